@@ -1,0 +1,137 @@
+{{/*
+One Milvus component workload (Deployment or StatefulSet).
+Params:
+  root  the top-level context ($)
+  spec  the component spec from values (e.g. .Values.queryNode)
+  name  component name: label value, object-name suffix and `milvus run` role
+  kind  Deployment | StatefulSet (StatefulSet gets a "data" PVC from spec.persistence)
+*/}}
+{{- define "milvus.component" -}}
+{{- $root := .root -}}
+{{- $c := .spec -}}
+{{- $name := .name -}}
+{{- $isSts := eq .kind "StatefulSet" -}}
+{{- $standalone := eq $root.Values.mode "standalone" -}}
+{{- $labelArgs := dict "root" $root "component" $name -}}
+{{- $selector := include "milvus.selectorLabels" $labelArgs | fromYaml -}}
+{{- $secretKeys := $root.Values.credentials -}}
+apiVersion: apps/v1
+kind: {{ .kind }}
+metadata:
+  name: {{ include "milvus.componentFullname" $labelArgs }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "milvus.labels" $labelArgs | nindent 4 }}
+spec:
+  replicas: {{ include "milvus.replicas" $c }}
+  selector:
+    matchLabels:
+      {{- include "milvus.selectorLabels" $labelArgs | nindent 6 }}
+  minReadySeconds: {{ $c.minReadySeconds }}
+  {{- if $isSts }}
+  serviceName: {{ include "milvus.fullname" $root }}
+  updateStrategy:
+    type: RollingUpdate
+  {{- else }}
+  strategy:
+    type: RollingUpdate
+    rollingUpdate:
+      maxSurge: {{ include "milvus.intOrString" $c.strategy.maxSurge }}
+      maxUnavailable: {{ include "milvus.intOrString" $c.strategy.maxUnavailable }}
+  {{- end }}
+  template:
+    metadata:
+      labels:
+        {{- include "milvus.labels" $labelArgs | nindent 8 }}
+      annotations:
+        checksum/config: {{ include "milvus.userConfig" $root | sha256sum }}
+    spec:
+      terminationGracePeriodSeconds: {{ $c.terminationGracePeriodSeconds }}
+      containers:
+        - name: {{ $name }}
+          image: "{{ $root.Values.image.repository }}:{{ $root.Values.image.tag | default $root.Chart.AppVersion }}"
+          imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          args: ["milvus", "run", {{ $name | quote }}]
+          env:
+            {{- /* Local storage in standalone mode: the Secret is not required. */}}
+            {{- include "milvus.secretEnv" (dict "root" $root "env" "MINIO_ACCESS_KEY_ID" "key" $secretKeys.accessKeyKey "optional" $standalone) | nindent 12 }}
+            {{- include "milvus.secretEnv" (dict "root" $root "env" "MINIO_SECRET_ACCESS_KEY" "key" $secretKeys.secretKeyKey "optional" $standalone) | nindent 12 }}
+          ports:
+            - name: milvus
+              containerPort: 19530
+              protocol: TCP
+            - name: metrics
+              containerPort: 9091
+              protocol: TCP
+          startupProbe:
+            httpGet:
+              path: /healthz
+              port: metrics
+            periodSeconds: 10
+            timeoutSeconds: 5
+            failureThreshold: 60
+          readinessProbe:
+            httpGet:
+              path: /healthz
+              port: metrics
+            periodSeconds: 10
+            timeoutSeconds: 5
+            failureThreshold: 3
+          livenessProbe:
+            httpGet:
+              path: /healthz
+              port: metrics
+            periodSeconds: 15
+            timeoutSeconds: 5
+            failureThreshold: 5
+          {{- if eq $name "proxy" }}
+          lifecycle:
+            preStop:
+              exec:
+                # Let endpoints/load balancers drop this pod before shutdown.
+                command: ["/bin/sh", "-c", "sleep 10"]
+          {{- end }}
+          resources:
+            {{- toYaml $c.resources | nindent 12 }}
+          volumeMounts:
+            - name: config
+              mountPath: /milvus/configs/user.yaml
+              subPath: user.yaml
+              readOnly: true
+            - name: data
+              mountPath: /var/lib/milvus
+      {{- with $c.nodeSelector }}
+      nodeSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $c.tolerations }}
+      tolerations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with include "milvus.affinity" (dict "antiAffinity" $c.antiAffinity "selector" $selector) | trim }}
+      affinity:
+        {{- . | nindent 8 }}
+      {{- end }}
+      {{- if $c.topologySpread.enabled }}
+      topologySpreadConstraints:
+        - maxSkew: {{ $c.topologySpread.maxSkew }}
+          topologyKey: {{ $c.topologySpread.topologyKey }}
+          whenUnsatisfiable: {{ $c.topologySpread.whenUnsatisfiable }}
+          labelSelector:
+            matchLabels:
+              {{- include "milvus.selectorLabels" $labelArgs | nindent 14 }}
+      {{- end }}
+      volumes:
+        - name: config
+          configMap:
+            name: {{ include "milvus.fullname" $root }}-config
+        {{- if not $isSts }}
+        # Scratch space (local cache, mmap files); data lives in object storage.
+        - name: data
+          emptyDir: {}
+        {{- end }}
+  {{- if $isSts }}
+  volumeClaimTemplates:
+    {{- include "milvus.pvcTemplate" (dict "name" "data" "persistence" $c.persistence) | nindent 4 }}
+  {{- end }}
+{{- end -}}

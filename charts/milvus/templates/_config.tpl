@@ -1,0 +1,99 @@
+{{/*
+Generated Milvus user.yaml. Only topology is generated here (metadata store,
+object storage, WAL); `.Values.config` is deep-merged on top. Credentials are
+never written: Milvus reads them from the MINIO_ACCESS_KEY_ID /
+MINIO_SECRET_ACCESS_KEY environment variables, which override minio.accessKeyID
+/ minio.secretAccessKey.
+*/}}
+
+{{- define "milvus.baseConfig" -}}
+{{- $fullname := include "milvus.fullname" . -}}
+{{- $mq := .Values.messageQueue -}}
+{{- if eq .Values.mode "standalone" }}
+etcd:
+  use:
+    embed: true
+  data:
+    dir: /var/lib/milvus/etcd
+common:
+  storageType: local
+localStorage:
+  path: /var/lib/milvus/data/
+{{- else }}
+etcd:
+  endpoints:
+  {{- if .Values.etcd.enabled }}
+    - {{ printf "%s-etcd:2379" $fullname | quote }}
+  {{- else }}
+  {{- range .Values.etcd.externalEndpoints }}
+    - {{ . | quote }}
+  {{- end }}
+  {{- end }}
+common:
+  storageType: remote
+minio:
+  {{- if .Values.minio.enabled }}
+  address: {{ printf "%s-minio" $fullname | quote }}
+  port: 9000
+  useSSL: false
+  bucketName: {{ .Values.minio.bucketName | quote }}
+  rootPath: {{ .Values.minio.rootPath | quote }}
+  {{- else }}
+  {{- with .Values.externalS3 }}
+  address: {{ .host | quote }}
+  port: {{ .port }}
+  useSSL: {{ .useSSL }}
+  bucketName: {{ .bucketName | quote }}
+  rootPath: {{ .rootPath | quote }}
+  {{- with .region }}
+  region: {{ . | quote }}
+  {{- end }}
+  {{- end }}
+  {{- end }}
+{{- end }}
+mq:
+  type: {{ $mq.type }}
+{{- if eq $mq.type "woodpecker" }}
+woodpecker:
+  storage:
+  {{- if eq .Values.mode "standalone" }}
+    type: local
+    rootPath: /var/lib/milvus/woodpecker
+  {{- else }}
+    type: minio
+  {{- end }}
+{{- else if eq $mq.type "kafka" }}
+kafka:
+  brokerList: {{ $mq.kafka.brokerList | quote }}
+{{- else if eq $mq.type "pulsar" }}
+pulsar:
+  address: {{ $mq.pulsar.host | quote }}
+  port: {{ $mq.pulsar.port }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Recursive deep merge: keys of .src overwrite .dst in place; nested maps are
+merged. (Sprig's mergeOverwrite skips false/0/"" values, so it is not used.)
+*/}}
+{{- define "milvus.mergeInto" -}}
+{{- $dst := .dst -}}
+{{- range $k, $v := .src -}}
+{{- if and (kindIs "map" $v) (kindIs "map" (get $dst $k)) -}}
+{{- include "milvus.mergeInto" (dict "dst" (get $dst $k) "src" $v) -}}
+{{- else -}}
+{{- $_ := set $dst $k (deepCopy $v) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Final user.yaml content (also hashed into the pod checksum annotation). */}}
+{{- define "milvus.userConfig" -}}
+{{- $cfg := include "milvus.baseConfig" . | fromYaml -}}
+{{- include "milvus.mergeInto" (dict "dst" $cfg "src" (.Values.config | default dict)) -}}
+{{- $minio := get $cfg "minio" -}}
+{{- if and (kindIs "map" $minio) (or (hasKey $minio "accessKeyID") (hasKey $minio "secretAccessKey")) -}}
+{{- fail "config.minio.accessKeyID/secretAccessKey are not allowed: credentials come from the credentials Secret" -}}
+{{- end -}}
+{{- toYaml $cfg -}}
+{{- end -}}

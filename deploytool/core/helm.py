@@ -1,0 +1,94 @@
+"""The helm CLI as the rendering and release engine."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from deploytool.core import toolchain
+from deploytool.core.errors import BadInput, CommandFailed
+
+
+class Helm:
+    def __init__(self, kubeconfig: str | None = None, context: str | None = None) -> None:
+        self.binary = str(toolchain.find("helm"))
+        self.kubeconfig = kubeconfig
+        self.context = context
+
+    def _run(self, args: list[str], timeout: float = 900) -> str:
+        argv = [self.binary, *args]
+        if self.kubeconfig:
+            argv += ["--kubeconfig", self.kubeconfig]
+        if self.context:
+            argv += ["--kube-context", self.context]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0:
+            raise CommandFailed(argv, proc.returncode, proc.stderr or proc.stdout)
+        return proc.stdout
+
+    def version(self) -> str:
+        return self._run(["version", "--short"]).strip()
+
+    def template(self, release: str, chart: Path, namespace: str, values: dict[str, Any]) -> str:
+        with _values_file(values) as vf:
+            try:
+                return self._run(["template", release, str(chart), "--namespace", namespace, "-f", vf])
+            except CommandFailed as exc:
+                raise BadInput(f"helm template failed: {exc.output.strip().splitlines()[-1]}") from exc
+
+    def lint(self, chart: Path, values: dict[str, Any]) -> str:
+        with _values_file(values) as vf:
+            return self._run(["lint", "--strict", str(chart), "-f", vf])
+
+    def upgrade_install(self, release: str, chart: Path, namespace: str, values: dict[str, Any],
+                        timeout_s: int = 600, atomic: bool = True) -> str:
+        args = ["upgrade", "--install", release, str(chart), "--namespace", namespace,
+                "--wait", "--timeout", f"{timeout_s}s"]
+        if atomic:
+            args.append("--atomic")
+        with _values_file(values) as vf:
+            return self._run([*args, "-f", vf], timeout=timeout_s + 120)
+
+    def uninstall(self, release: str, namespace: str, timeout_s: int = 300) -> str:
+        return self._run(["uninstall", release, "--namespace", namespace, "--wait", "--timeout", f"{timeout_s}s"])
+
+    def history(self, release: str, namespace: str) -> list[dict[str, Any]]:
+        try:
+            out = self._run(["history", release, "--namespace", namespace, "--output", "json", "--max", "50"])
+        except CommandFailed as exc:
+            if "not found" in exc.output:
+                return []
+            raise
+        return json.loads(out or "[]")
+
+    def get_manifest(self, release: str, namespace: str) -> str:
+        return self._run(["get", "manifest", release, "--namespace", namespace])
+
+    def get_values(self, release: str, namespace: str) -> dict[str, Any]:
+        out = self._run(["get", "values", release, "--namespace", namespace, "--output", "json"])
+        return json.loads(out or "{}") or {}
+
+    def rollback(self, release: str, namespace: str, revision: int, timeout_s: int = 600) -> str:
+        return self._run(["rollback", release, str(revision), "--namespace", namespace, "--wait",
+                          "--timeout", f"{timeout_s}s"], timeout=timeout_s + 60)
+
+
+class _values_file:
+    """A temporary values file (mode 0600) that is removed as soon as helm has read it."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+
+    def __enter__(self) -> str:
+        self._tmp = tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="deploytool-values-", delete=False)
+        yaml.safe_dump(self.values, self._tmp, sort_keys=True)
+        self._tmp.close()
+        return self._tmp.name
+
+    def __exit__(self, *exc: object) -> None:
+        Path(self._tmp.name).unlink(missing_ok=True)

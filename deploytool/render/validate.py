@@ -1,0 +1,181 @@
+"""Validation of merged values: the chart's JSON schema, then rules a schema cannot express.
+
+Every problem is collected before anything is reported; each names its values path and rule.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from jsonschema import Draft7Validator
+
+from deploytool.core import paths, quantity
+from deploytool.core.errors import Problem
+from deploytool.render.components import active_components
+
+PROD_ENVS = ("prod", "production")
+MINIO_DEFAULT_CREDENTIALS = ("minioadmin", "minioadmin")
+
+
+def _path(parts) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def schema_problems(values: dict[str, Any]) -> list[Problem]:
+    schema = json.loads((paths.chart_dir() / "values.schema.json").read_text())
+    problems: list[Problem] = []
+    for err in Draft7Validator(schema).iter_errors(values):
+        where = list(err.absolute_path)
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            allowed = set((err.schema.get("properties") or {}).keys())
+            for extra in sorted(set(err.instance) - allowed):
+                problems.append(Problem(_path([*where, extra]), "unknown key", "schema"))
+            continue
+        problems.append(Problem(_path(where), err.message, "schema"))
+    return sorted(problems, key=lambda p: (p.path, p.message))
+
+
+Rule = Callable[[str, dict[str, Any]], Iterator[Problem]]
+RULES: list[Rule] = []
+
+
+def rule(fn: Rule) -> Rule:
+    RULES.append(fn)
+    return fn
+
+
+def _workload_specs(values: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for comp in active_components(values):
+        spec = values.get(comp.key)
+        if isinstance(spec, dict):
+            yield comp.key, spec
+
+
+@rule
+def limits_cover_requests(env: str, values: dict[str, Any]) -> Iterator[Problem]:
+    for key, spec in _workload_specs(values):
+        resources = spec.get("resources") or {}
+        requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+        for res in ("cpu", "memory"):
+            if res not in requests or res not in limits:
+                continue
+            try:
+                req, lim = quantity.parse(requests[res]), quantity.parse(limits[res])
+            except ValueError as exc:
+                yield Problem(f"{key}.resources", str(exc), "quantity")
+                continue
+            if lim < req:
+                yield Problem(f"{key}.resources.limits.{res}",
+                              f"limit {limits[res]} is below the request {requests[res]}", "limits-cover-requests")
+
+
+@rule
+def hpa_bounds(env: str, values: dict[str, Any]) -> Iterator[Problem]:
+    for key, spec in _workload_specs(values):
+        hpa = spec.get("autoscaling") or {}
+        if not hpa.get("enabled"):
+            continue
+        lo, hi = hpa.get("minReplicas"), hpa.get("maxReplicas")
+        if isinstance(lo, int) and lo < 1:
+            yield Problem(f"{key}.autoscaling.minReplicas", f"{lo} must be at least 1", "hpa-min-at-least-1")
+        if isinstance(lo, int) and isinstance(hi, int) and lo > hi:
+            yield Problem(f"{key}.autoscaling", f"minReplicas {lo} is above maxReplicas {hi}", "hpa-min-le-max")
+        if key == "standalone":
+            yield Problem(f"{key}.autoscaling.enabled", "standalone is a single StatefulSet and cannot autoscale",
+                          "hpa-standalone")
+
+
+def _replicas(spec: dict[str, Any]) -> int:
+    hpa = spec.get("autoscaling") or {}
+    if hpa.get("enabled") and isinstance(hpa.get("minReplicas"), int):
+        return int(hpa["minReplicas"])
+    return int(spec.get("replicas") or 0)
+
+
+@rule
+def required_anti_affinity_needs_replicas(env: str, values: dict[str, Any]) -> Iterator[Problem]:
+    for key, spec in _workload_specs(values):
+        if (spec.get("antiAffinity") or {}).get("type") == "required" and 0 < _replicas(spec) < 2:
+            yield Problem(f"{key}.antiAffinity.type",
+                          f"required anti-affinity with {_replicas(spec)} replica spreads nothing; "
+                          "use >= 2 replicas or type preferred/off", "anti-affinity-replicas")
+
+
+@rule
+def rollout_can_progress(env: str, values: dict[str, Any]) -> Iterator[Problem]:
+    for key, spec in _workload_specs(values):
+        strategy = spec.get("strategy") or {}
+        if strategy.get("maxSurge") in (0, "0", "0%") and strategy.get("maxUnavailable") in (0, "0", "0%"):
+            yield Problem(f"{key}.strategy", "maxSurge and maxUnavailable are both 0: a rollout can never progress",
+                          "rollout-progress")
+
+
+@rule
+def pdb_allows_disruption(env: str, values: dict[str, Any]) -> Iterator[Problem]:
+    for key, spec in _workload_specs(values):
+        pdb = spec.get("pdb") or {}
+        if not pdb.get("enabled"):
+            continue
+        min_available = pdb.get("minAvailable")
+        if isinstance(min_available, int) and min_available >= _replicas(spec) > 0:
+            yield Problem(f"{key}.pdb.minAvailable",
+                          f"minAvailable {min_available} >= replicas {_replicas(spec)}: no pod could ever be evicted",
+                          "pdb-allows-disruption")
+        if min_available is None and pdb.get("maxUnavailable") in (0, "0", "0%"):
+            yield Problem(f"{key}.pdb.maxUnavailable", "0 blocks every eviction (node drains hang)",
+                          "pdb-allows-disruption")
+
+
+@rule
+def prod_image_pinned(env: str, values: dict[str, Any]) -> Iterator[Problem]:
+    tag = str((values.get("image") or {}).get("tag", ""))
+    if env in PROD_ENVS and (tag in ("", "latest") or tag.endswith("-latest")):
+        yield Problem("image.tag", f"'{tag or '(empty)'}' is not a pinned version; prod must pin the image",
+                      "prod-image-pinned")
+
+
+@rule
+def prod_no_default_credentials(env: str, values: dict[str, Any]) -> Iterator[Problem]:
+    creds = values.get("credentials") or {}
+    pair = (creds.get("accessKey"), creds.get("secretKey"))
+    if env in PROD_ENVS and (pair == MINIO_DEFAULT_CREDENTIALS or creds.get("secretKey") == "minioadmin"):
+        yield Problem("credentials", "prod must not use MinIO's default credentials (minioadmin)",
+                      "prod-default-credentials")
+
+
+@rule
+def external_dependencies_named(env: str, values: dict[str, Any]) -> Iterator[Problem]:
+    if values.get("mode") != "cluster":
+        return
+    etcd, minio = values.get("etcd") or {}, values.get("minio") or {}
+    if not etcd.get("enabled") and not etcd.get("externalEndpoints"):
+        yield Problem("etcd.externalEndpoints", "bundled etcd is disabled but no external endpoints are given",
+                      "external-deps")
+    if not minio.get("enabled") and not (values.get("externalS3") or {}).get("host"):
+        yield Problem("externalS3.host", "bundled MinIO is disabled but no external S3 host is given",
+                      "external-deps")
+    mq = values.get("messageQueue") or {}
+    if mq.get("type") == "kafka" and not (mq.get("kafka") or {}).get("brokerList"):
+        yield Problem("messageQueue.kafka.brokerList", "kafka is selected but no brokers are given", "external-deps")
+    if mq.get("type") == "pulsar" and not (mq.get("pulsar") or {}).get("host"):
+        yield Problem("messageQueue.pulsar.host", "pulsar is selected but no host is given", "external-deps")
+
+
+def validate(env: str, values: dict[str, Any]) -> list[Problem]:
+    """Every problem at once: schema errors, then each semantic rule.
+
+    A rule that trips over a shape the schema already refused is skipped, not reported twice.
+    """
+    problems = schema_problems(values)
+    for check in RULES:
+        try:
+            problems.extend(list(check(env, values)))
+        except (TypeError, AttributeError, ValueError):
+            if not problems:
+                raise
+    return problems

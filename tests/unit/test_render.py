@@ -1,0 +1,199 @@
+"""The rendered objects per environment, asserted on the objects themselves."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import yaml
+
+from deploytool.render.components import CLUSTER_COMPONENTS
+
+CLUSTER = [name for _, name in CLUSTER_COMPONENTS]
+
+
+def workload(r, name):
+    for kind in ("Deployment", "StatefulSet"):
+        for obj in r.by_kind(kind):
+            if obj["metadata"]["name"] == f"milvus-{name}":
+                return obj
+    raise AssertionError(f"no workload milvus-{name}; have {[o['metadata']['name'] for o in r.objects]}")
+
+
+def pod_spec(obj):
+    return obj["spec"]["template"]["spec"]
+
+
+def milvus_container(obj):
+    return pod_spec(obj)["containers"][0]
+
+
+def test_dev_is_one_standalone_statefulset_with_storage(render_env) -> None:
+    r = render_env("dev")
+    assert r.by_kind("Deployment") == []
+    sts = workload(r, "standalone")
+    assert sts["kind"] == "StatefulSet"
+    assert sts["spec"]["replicas"] == 1
+    assert sts["spec"]["volumeClaimTemplates"], "standalone keeps its data on a PVC"
+    assert milvus_container(sts)["args"][-2:] == ["run", "standalone"] or "standalone" in milvus_container(sts)["args"]
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_cluster_components_are_deployments_and_deps_statefulsets(render_env, env) -> None:
+    r = render_env(env)
+    for name in CLUSTER:
+        assert workload(r, name)["kind"] == "Deployment", name
+    for dep in ("etcd", "minio"):
+        sts = workload(r, dep)
+        assert sts["kind"] == "StatefulSet"
+        assert sts["spec"]["volumeClaimTemplates"]
+        headless = r.get("Service", sts["spec"]["serviceName"])
+        assert headless["spec"]["clusterIP"] == "None"
+
+
+def test_prod_anti_affinity_is_required_on_hostname(render_env) -> None:
+    r = render_env("prod")
+    for name in ("proxy", "querynode"):
+        aff = pod_spec(workload(r, name))["affinity"]["podAntiAffinity"]
+        terms = aff["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert terms[0]["topologyKey"] == "kubernetes.io/hostname"
+        assert terms[0]["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == name
+
+
+def test_staging_anti_affinity_is_preferred(render_env) -> None:
+    aff = pod_spec(workload(render_env("staging"), "querynode"))["affinity"]["podAntiAffinity"]
+    assert "requiredDuringSchedulingIgnoredDuringExecution" not in aff
+    assert aff["preferredDuringSchedulingIgnoredDuringExecution"][0]["weight"] >= 1
+
+
+def test_dev_has_no_anti_affinity(render_env) -> None:
+    assert "podAntiAffinity" not in (pod_spec(workload(render_env("dev"), "standalone")).get("affinity") or {})
+
+
+def test_prod_hpas(render_env) -> None:
+    hpas = {h["metadata"]["name"]: h for h in render_env("prod").by_kind("HorizontalPodAutoscaler")}
+    assert set(hpas) == {"milvus-proxy", "milvus-querynode"}
+    for name, hpa in hpas.items():
+        assert hpa["apiVersion"] == "autoscaling/v2"
+        spec = hpa["spec"]
+        assert (spec["minReplicas"], spec["maxReplicas"]) == (3, 20)
+        assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
+        cpu = [m for m in spec["metrics"] if m["resource"]["name"] == "cpu"]
+        assert cpu[0]["resource"]["target"] == {"type": "Utilization", "averageUtilization": 70}
+
+
+def test_dev_has_no_hpa_or_pdb(render_env) -> None:
+    r = render_env("dev")
+    assert r.by_kind("HorizontalPodAutoscaler") == [] and r.by_kind("PodDisruptionBudget") == []
+
+
+def test_prod_pdbs_select_their_component(render_env) -> None:
+    r = render_env("prod")
+    pdbs = {p["metadata"]["name"]: p for p in r.by_kind("PodDisruptionBudget")}
+    assert {f"milvus-{n}" for n in ("proxy", "querynode")} <= set(pdbs)
+    for name, pdb in pdbs.items():
+        component = name.removeprefix("milvus-")
+        selector = pdb["spec"]["selector"]["matchLabels"]
+        assert selector["app.kubernetes.io/component"] == component
+        pod_labels = workload(r, component)["spec"]["template"]["metadata"]["labels"]
+        assert selector.items() <= pod_labels.items()
+
+
+def test_prod_rolling_update_and_querynode_resources(render_env) -> None:
+    r = render_env("prod")
+    for name in CLUSTER:
+        strategy = workload(r, name)["spec"]["strategy"]
+        assert strategy["type"] == "RollingUpdate"
+        assert strategy["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    res = milvus_container(workload(r, "querynode"))["resources"]
+    assert res["requests"] == {"cpu": "4", "memory": "16Gi"} or (
+        str(res["requests"]["cpu"]) == "4" and res["requests"]["memory"] == "16Gi")
+    assert str(res["limits"]["cpu"]) == "8" and res["limits"]["memory"] == "32Gi"
+    assert workload(r, "etcd")["spec"]["replicas"] == 3
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_every_container_has_requests_limits_and_probes(render_env, env) -> None:
+    r = render_env(env)
+    for obj in r.by_kind("Deployment") + r.by_kind("StatefulSet"):
+        for c in pod_spec(obj)["containers"]:
+            assert c["resources"]["requests"] and c["resources"]["limits"], obj["metadata"]["name"]
+            assert c["readinessProbe"], obj["metadata"]["name"]
+        if obj["metadata"]["labels"]["app.kubernetes.io/component"] not in ("etcd", "minio"):
+            c = milvus_container(obj)
+            assert c["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": 9091} or (
+                c["readinessProbe"]["httpGet"]["path"] == "/healthz")
+            assert c["livenessProbe"] and c["startupProbe"]
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_configmap_holds_user_yaml_and_no_credentials(render_env, env) -> None:
+    r = render_env(env)
+    cm = r.get("ConfigMap", "milvus-config")
+    assert list(cm["data"]) == ["user.yaml"]
+    user = yaml.safe_load(cm["data"]["user.yaml"])
+    text = json.dumps(user).lower()
+    assert "minioadmin" not in text
+    assert not re.search(r"(secret|password|accesskeyid)", text), "credentials never go into the ConfigMap"
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_credentials_only_by_secret_reference(render_env, env) -> None:
+    r = render_env(env)
+    assert r.by_kind("Secret") == [], "deploytool creates the Secret out of band; the render holds none"
+    for obj in r.by_kind("Deployment") + r.by_kind("StatefulSet"):
+        component = obj["metadata"]["labels"]["app.kubernetes.io/component"]
+        if component == "etcd":
+            continue
+        env_vars = {e["name"]: e for e in milvus_container(obj).get("env", [])}
+        keys = ("MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD") if component == "minio" else (
+            "MINIO_ACCESS_KEY_ID", "MINIO_SECRET_ACCESS_KEY")
+        for key in keys:
+            assert "value" not in env_vars[key], f"{component}: {key} must not be a literal"
+            assert env_vars[key]["valueFrom"]["secretKeyRef"]["name"] == "milvus-credentials"
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_no_credential_values_anywhere(render_env, env) -> None:
+    text = yaml.safe_dump_all(render_env(env).objects).lower()
+    assert "minioadmin" not in text
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_config_checksum_and_labels(render_env, env) -> None:
+    r = render_env(env)
+    for obj in r.by_kind("Deployment") + r.by_kind("StatefulSet"):
+        labels = obj["metadata"]["labels"]
+        for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
+                    "app.kubernetes.io/managed-by", "app.kubernetes.io/component", "helm.sh/chart"):
+            assert key in labels, (obj["metadata"]["name"], key)
+        if labels["app.kubernetes.io/component"] not in ("etcd", "minio"):
+            annotations = obj["spec"]["template"]["metadata"]["annotations"]
+            assert re.fullmatch(r"[0-9a-f]{64}", annotations["checksum/config"])
+
+
+def test_config_change_changes_checksum(render_env) -> None:
+    from deploytool.render import manifests
+    from deploytool.render.values import Layers
+
+    base = workload(render_env("staging"), "proxy")["spec"]["template"]["metadata"]["annotations"]
+    changed = manifests.render(Layers("staging", sets=["config.proxy.maxNameLength=300"]))
+    other = workload(changed, "proxy")["spec"]["template"]["metadata"]["annotations"]
+    assert base["checksum/config"] != other["checksum/config"]
+
+
+def test_service_is_stable_endpoint_for_proxy(render_env) -> None:
+    svc = render_env("prod").get("Service", "milvus")
+    assert svc["spec"]["type"] == "ClusterIP"
+    assert svc["spec"]["selector"]["app.kubernetes.io/component"] == "proxy"
+    assert {p["port"] for p in svc["spec"]["ports"]} == {19530, 9091}
+
+
+def test_image_is_pinned_to_a_26_tag(render_env) -> None:
+    image = milvus_container(workload(render_env("prod"), "proxy"))["image"]
+    assert re.fullmatch(r"milvusdb/milvus:v2\.6\.\d+", image)
+
+
+def test_proxy_has_prestop(render_env) -> None:
+    assert milvus_container(workload(render_env("prod"), "proxy"))["lifecycle"]["preStop"]
