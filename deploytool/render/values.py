@@ -79,6 +79,7 @@ class Layers:
     env: str
     files: list[Path] = field(default_factory=list)
     sets: list[str] = field(default_factory=list)
+    overlay: dict[str, Any] = field(default_factory=dict)  # e.g. a provider's needs; below --set
 
     def merged(self, include_chart_defaults: bool = True) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -86,6 +87,7 @@ class Layers:
             values = load_yaml_file(paths.chart_dir() / "values.yaml")
         for path in [env_file(self.env), *self.files]:
             values = deep_merge(values, load_yaml_file(path))
+        values = deep_merge(values, self.overlay)
         for expr in self.sets:
             values = deep_merge(values, parse_set(expr))
         return values

@@ -1,0 +1,89 @@
+"""`deploytool up`: bring an environment up on a cluster and prove it answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from deploytool.cli.common import (
+    ContextOpt,
+    Env,
+    Format,
+    OutputOpt,
+    Provider,
+    ProviderOpt,
+    SetOpt,
+    ValuesFiles,
+    Verbose,
+    handle_errors,
+)
+from deploytool.core import output
+from deploytool.core.config import Target
+from deploytool.core.errors import DeploytoolError
+from deploytool.deploy import cluster_select
+from deploytool.deploy.steps import Run
+from deploytool.deploy.up import UpContext, UpOptions
+from deploytool.deploy.up import up as run_up
+from deploytool.render.values import Layers
+
+
+@handle_errors
+def up(
+    env: Env,
+    provider: ProviderOpt = Provider.auto,
+    context: ContextOpt = None,
+    values: ValuesFiles = None,
+    set_: SetOpt = None,
+    credentials_file: Annotated[Path | None, typer.Option("--credentials-file", help="YAML or KEY=VALUE file with access-key and secret-key for object storage.")] = None,  # noqa: E501
+    nodes: Annotated[int, typer.Option("--nodes", min=1, help="Nodes, if the cluster has to be created.")] = 3,
+    node_cpu: Annotated[str, typer.Option("--node-cpu", help="CPU per node, if the cluster has to be created.")] = "16",
+    node_memory: Annotated[str, typer.Option("--node-memory", help="Memory per node, if created.")] = "64Gi",
+    timeout: Annotated[int, typer.Option("--timeout", min=30, help="Seconds to wait for the rollout.")] = 600,
+    smoke: Annotated[bool, typer.Option("--smoke/--no-smoke", help="Run the pymilvus smoke at the end.")] = True,
+    verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Run `verify`'s checks at the end.")] = True,
+    fmt: OutputOpt = Format.text,
+    verbose: Verbose = False,
+) -> None:
+    """Bring ENV up: render + validate, find or create the cluster, pre-flight, credentials Secret,
+    helm upgrade --install --atomic --wait, wait for every workload, pymilvus smoke.
+
+    Idempotent: a second run changes nothing and says so. Credentials come from
+    DEPLOYTOOL_S3_ACCESS_KEY / DEPLOYTOOL_S3_SECRET_KEY or --credentials-file (generated for dev);
+    they are never written to disk or printed.
+
+    Examples:
+
+      deploytool up --env dev
+
+      deploytool up --env prod --provider local --nodes 4
+
+      deploytool up --env staging --provider current --context my-cluster --output json
+    """
+    choice = cluster_select.choose(provider.value, context)
+    layers = Layers(env, list(values or []), list(set_ or []), cluster_select.values_overlay(choice))
+    ctx = UpContext(Target(env), layers, choice,
+                    UpOptions(nodes, node_cpu, node_memory, credentials_file, timeout, smoke, verify))
+    record = Run()
+    try:
+        run_up(ctx, record, quiet=False)
+    except DeploytoolError as exc:
+        if fmt != Format.json:
+            raise
+        output.emit_json({"ok": False, "env": env, "cluster": choice.describe(), "steps": record.as_list(),
+                          "error": str(exc)})
+        output.error(str(exc))
+        raise typer.Exit(exc.exit_code) from None
+    summary = "changed" if ctx.changed else "already up to date: nothing changed"
+    if fmt == Format.json:
+        output.emit_json({"ok": True, "env": env, "cluster": choice.describe(), "changed": ctx.changed,
+                          "revision": ctx.revision, "steps": record.as_list(), "preflight": ctx.preflight,
+                          "smoke": ctx.smoke.as_dict() if ctx.smoke else None,
+                          "verify": [r.as_dict() for r in ctx.verify]})
+    else:
+        output.status(output.OK, f"{env} is up on {choice.describe()} (revision {ctx.revision}; {summary})")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("up")(up)

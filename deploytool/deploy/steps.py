@@ -1,0 +1,67 @@
+"""A long operation as an ordered list of small named steps sharing one context.
+
+Each step prints one line (✓/✗, name, seconds, detail); a step whose `applies` says no is left
+out; the first failure stops the run and the error propagates after the line is printed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from deploytool.core import output
+
+C = TypeVar("C")
+
+
+@dataclass
+class Step(Generic[C]):
+    name: str
+    run: Callable[[C], str | None]  # returns a short detail for the status line
+    applies: Callable[[C], bool] = lambda ctx: True
+
+
+@dataclass
+class StepResult:
+    name: str
+    ok: bool
+    seconds: float
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "seconds": round(self.seconds, 2), "detail": self.detail}
+
+
+@dataclass
+class Run:
+    results: list[StepResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+    def as_list(self) -> list[dict[str, Any]]:
+        return [r.as_dict() for r in self.results]
+
+
+def run_steps(ctx: C, steps: list[Step[C]], record: Run | None = None, quiet: bool = False) -> Run:
+    record = record or Run()
+    for step in steps:
+        if not step.applies(ctx):
+            continue
+        start = time.monotonic()
+        try:
+            detail = step.run(ctx) or ""
+        except BaseException as exc:
+            seconds = time.monotonic() - start
+            record.results.append(StepResult(step.name, False, seconds, str(exc).splitlines()[0] if str(exc) else ""))
+            if not quiet:
+                output.status(output.FAIL, step.name, seconds, str(exc).splitlines()[0] if str(exc) else "")
+            raise
+        seconds = time.monotonic() - start
+        record.results.append(StepResult(step.name, True, seconds, detail))
+        if not quiet:
+            output.status(output.OK, step.name, seconds, detail)
+    return record

@@ -1,0 +1,23 @@
+"""Run verify for one environment: expected state from the render, live state from the cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from deploytool.core.config import Target
+from deploytool.core.helm import Helm
+from deploytool.core.kube import Kube
+from deploytool.deploy.checks.registry import select
+from deploytool.deploy.verify import Result, Snapshot, VerifyContext, run_checks
+from deploytool.render import manifests
+from deploytool.render.values import Layers
+
+
+def verify(kube: Kube, helm: Helm, layers: Layers, simulated_pods: bool, deep: bool = False,
+           only: list[str] | None = None, skip: list[str] | None = None,
+           on_result: Callable[[Result], None] | None = None) -> list[Result]:
+    target = Target(layers.env)
+    expected = manifests.render(layers, target, helm)
+    checks = [(n, fn) for n, fn in select(only) if n not in (skip or [])]
+    ctx = VerifyContext(Snapshot(kube, target), expected, simulated_pods, deep)
+    return run_checks(ctx, checks, on_result)
