@@ -36,6 +36,7 @@ ProviderOpt = Annotated[Provider, typer.Option("--provider", help="Cluster provi
 ContextOpt = Annotated[str | None, typer.Option("--context", help="kubeconfig context (provider current), or the cluster name (local/kind).")]
 
 F = TypeVar("F", bound=Callable[..., Any])
+MAX_DETAILS = 8
 
 
 def handle_errors(fn: F) -> F:
@@ -61,9 +62,14 @@ def handle_errors(fn: F) -> F:
                 output.info(traceback.format_exc())
             raise typer.Exit(exc.exit_code) from None
         except DeploytoolError as exc:
+            details = list(getattr(exc, "details", []) or [])
             if as_json:
-                output.emit_json({"ok": False, "error": str(exc), "kind": type(exc).__name__})
+                output.emit_json({"ok": False, "error": str(exc), "kind": type(exc).__name__, "details": details})
             output.error(str(exc))
+            for detail in details[:MAX_DETAILS]:
+                output.info(f"  {detail}")
+            if len(details) > MAX_DETAILS:
+                output.info(f"  … and {len(details) - MAX_DETAILS} more (--output json lists all)")
             if verbose:
                 output.info(traceback.format_exc())
             raise typer.Exit(exc.exit_code) from None

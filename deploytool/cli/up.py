@@ -72,7 +72,7 @@ def up(
         if fmt != Format.json:
             raise
         output.emit_json({"ok": False, "env": env, "cluster": choice.describe(), "steps": record.as_list(),
-                          "error": str(exc)})
+                          "error": str(exc), "details": list(getattr(exc, "details", []) or [])})
         output.error(str(exc))
         raise typer.Exit(exc.exit_code) from None
     summary = "changed" if ctx.changed else "already up to date: nothing changed"

@@ -39,6 +39,10 @@ class ClusterUnreachable(BadInput):
 class PreflightFailed(BadInput):
     """The cluster cannot hold what the environment asks for; nothing was applied."""
 
+    def __init__(self, summary: str, details: list[str]) -> None:
+        self.details = details
+        super().__init__(summary)
+
 
 class CheckFailed(DeploytoolError):
     """A verification or drill assertion failed (exit 1)."""

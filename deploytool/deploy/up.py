@@ -23,6 +23,7 @@ from deploytool.core.helm import Helm
 from deploytool.core.kube import Kube, release_selector
 from deploytool.deploy import credentials, preflight
 from deploytool.deploy.cluster_select import ClusterChoice, connect, provider_of
+from deploytool.deploy.drift import find_drift
 from deploytool.deploy.smoke import SmokeResult, run_smoke
 from deploytool.deploy.steps import Run, Step, run_steps
 from deploytool.deploy.workloads import wait_available
@@ -115,8 +116,8 @@ def _preflight(ctx: UpContext) -> str:
                f"{len(rooms)} nodes have {quantity.format_cpu(fit.free_cpu)} CPU/"
                f"{quantity.format_bytes(max(fit.free_mem, Decimal(0)))} free")
     if problems:
-        raise PreflightFailed(f"the cluster cannot hold env '{ctx.target.env}' ({summary}); nothing applied: "
-                              + " | ".join(problems))
+        raise PreflightFailed(f"the cluster cannot hold env '{ctx.target.env}' ({summary}); "
+                              f"{len(problems)} problem(s); nothing applied", problems)
     return summary
 
 
@@ -164,20 +165,28 @@ def _normalized(text: str) -> list[str]:
 
 
 def _helm(ctx: UpContext) -> str:
-    assert ctx.helm and ctx.rendered
+    assert ctx.helm and ctx.rendered and ctx.kube
     history = ctx.helm.history(ctx.target.release, ctx.target.namespace)
+    reason = "install"
     if history and history[-1].get("status") == "deployed":
         deployed = ctx.helm.get_manifest(ctx.target.release, ctx.target.namespace)
         desired = yaml.safe_dump_all(ctx.rendered.objects, sort_keys=True)
-        if _normalized(deployed) == _normalized(desired):
-            ctx.revision = int(history[-1]["revision"])
-            return f"release {ctx.target.release} unchanged (revision {ctx.revision})"
+        if _normalized(deployed) != _normalized(desired):
+            reason = "upgrade"
+        else:
+            drift = find_drift(ctx.kube, ctx.target.namespace, ctx.rendered.objects)
+            if not drift:
+                ctx.revision = int(history[-1]["revision"])
+                return f"release {ctx.target.release} unchanged (revision {ctx.revision})"
+            reason = f"repair drift: {'; '.join(drift[:3])}" + (f" (+{len(drift) - 3})" if len(drift) > 3 else "")
+    elif history:
+        reason = f"last revision is {history[-1].get('status')}"
     ctx.helm.upgrade_install(ctx.target.release, paths.chart_dir(), ctx.target.namespace, ctx.rendered.values,
                              timeout_s=ctx.options.timeout_s)
     ctx.changed = True
     history = ctx.helm.history(ctx.target.release, ctx.target.namespace)
     ctx.revision = int(history[-1]["revision"]) if history else None
-    return f"release {ctx.target.release} revision {ctx.revision}"
+    return f"release {ctx.target.release} revision {ctx.revision} ({reason})"
 
 
 def _available(ctx: UpContext) -> str:
@@ -201,6 +210,26 @@ def _smoke(ctx: UpContext) -> str:
             time.sleep(3)
     return (f"{ctx.smoke.inserted} vectors via {ctx.smoke.pod}, top hit is the query itself "
             f"(server {ctx.smoke.server_version})")
+
+
+def _hpa_metrics(ctx: UpContext) -> str:
+    """HPAs need a metrics-server scrape and an HPA sync before they report usage (~1 minute)."""
+    assert ctx.kube and ctx.rendered
+    names = [o["metadata"]["name"] for o in ctx.rendered.by_kind("HorizontalPodAutoscaler")]
+    deadline = time.monotonic() + max(180, ctx.options.timeout_s // 2)
+    while True:
+        missing = []
+        for name in names:
+            hpa = ctx.kube.autoscaling.read_namespaced_horizontal_pod_autoscaler(name, ctx.target.namespace)
+            if not any(m.type == "Resource" and m.resource and m.resource.current
+                       and m.resource.current.average_utilization is not None
+                       for m in (hpa.status.current_metrics or [])):
+                missing.append(name)
+        if not missing:
+            return f"{len(names)} HPA(s) report CPU utilization"
+        if time.monotonic() > deadline:
+            raise CheckFailed(f"HPA(s) {', '.join(missing)} have no metrics yet: is metrics-server answering?")
+        time.sleep(5)
 
 
 def _verify(ctx: UpContext) -> str:
@@ -229,6 +258,9 @@ def steps() -> list[Step[UpContext]]:
         Step("helm upgrade --install", _helm),
         Step("workloads available", _available),
         Step("pymilvus smoke", _smoke, applies=lambda ctx: ctx.options.smoke),
+        Step("autoscaler metrics", _hpa_metrics,
+             applies=lambda ctx: ctx.options.verify and bool(ctx.rendered and ctx.rendered.by_kind(
+                 "HorizontalPodAutoscaler"))),
         Step("verify", _verify, applies=lambda ctx: ctx.options.verify),
     ]
 

@@ -15,6 +15,15 @@ def _expected_workloads(ctx: VerifyContext) -> list[dict[str, Any]]:
     return ctx.expected.by_kind("Deployment") + ctx.expected.by_kind("StatefulSet")
 
 
+def _replica_bounds(ctx: VerifyContext, obj: dict[str, Any]) -> tuple[int, int]:
+    """The replica count the env allows: fixed, or the HPA's min..max."""
+    for hpa in ctx.expected.by_kind("HorizontalPodAutoscaler"):
+        if hpa["spec"]["scaleTargetRef"]["name"] == obj["metadata"]["name"]:
+            return hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]
+    replicas = obj["spec"].get("replicas", 1)
+    return replicas, replicas
+
+
 def check_workloads(ctx: VerifyContext) -> Result:
     snap = ctx.snapshot
     bad: list[str] = []
@@ -28,6 +37,10 @@ def check_workloads(ctx: VerifyContext) -> Result:
             continue
         st = live.status
         desired, ready, updated = live.spec.replicas or 0, st.ready_replicas or 0, st.updated_replicas or 0
+        bounds = _replica_bounds(ctx, obj)
+        if not bounds[0] <= desired <= bounds[1]:
+            want = str(bounds[0]) if bounds[0] == bounds[1] else f"{bounds[0]}..{bounds[1]} (HPA)"
+            bad.append(f"{kind}/{name}: {desired} replicas, env says {want}")
         if not desired == ready == updated:
             bad.append(f"{kind}/{name}: desired {desired}, ready {ready}, updated {updated}")
         want = {c["name"]: c["image"] for c in obj["spec"]["template"]["spec"]["containers"]}
@@ -69,6 +82,9 @@ def check_statefulset_identity(ctx: VerifyContext) -> Result:
                 phase = pvc.status.phase if pvc else "missing"
                 if phase != "Bound":
                     bad.append(f"PVC {tpl}-{pod_name} {phase}")
+                elif pvc.metadata.deletion_timestamp:
+                    bad.append(f"PVC {tpl}-{pod_name} is being deleted (Terminating): {pod_name} loses its "
+                               "storage when it next restarts")
         extra = sorted(set(pods) - {f"{name}-{i}" for i in range(replicas)})
         if extra:
             bad.append(f"StatefulSet/{name}: unexpected pods {extra}")
