@@ -1,0 +1,64 @@
+"""Cluster providers: where deploytool gets a Kubernetes cluster.
+
+* local   -- kwok: real control plane, simulated nodes, milvus-lite as the engine (clusters/local.py)
+* current -- your kubeconfig context as it is (clusters/current.py)
+* kind    -- Docker + kind (slot registered; the provider is written separately)
+
+    from deploytool import clusters
+    provider = clusters.get_provider("local")
+    ref = provider.create("demo", nodes=3)      # ClusterRef(provider, name, kubeconfig, context)
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import subprocess
+
+from deploytool.clusters.base import DEFAULT_NAME, ClusterProvider, ClusterRef
+from deploytool.core.errors import BadInput, ToolMissing
+
+# name -> "module:Class", imported on first use.
+PROVIDERS = {
+    "local": "deploytool.clusters.local:LocalProvider",
+    "current": "deploytool.clusters.current:CurrentProvider",
+    "kind": "deploytool.clusters.kind:KindProvider",
+}
+
+__all__ = ["DEFAULT_NAME", "PROVIDERS", "ClusterProvider", "ClusterRef", "choose_default", "docker_works",
+           "get_provider"]
+
+
+def docker_works() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, timeout=15).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def choose_default() -> str:
+    """kind where Docker answers and kind is on PATH, else local."""
+    return "kind" if shutil.which("kind") and docker_works() else "local"
+
+
+def get_provider(name: str) -> ClusterProvider:
+    if name == "auto":
+        name = choose_default()
+    target = PROVIDERS.get(name)
+    if target is None:
+        raise BadInput(f"unknown cluster provider {name!r} (known: {', '.join(PROVIDERS)})")
+    module_name, class_name = target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if name == "kind" and exc.name == module_name:
+            missing = [what for what, ok in (("kind on PATH", shutil.which("kind")), ("a working Docker engine",
+                                                                                      docker_works())) if not ok]
+            why = f"it needs {' and '.join(missing)}" if missing else "its provider module is not installed yet"
+            raise ToolMissing(f"the kind provider is not available here: {why}; use --provider local") from None
+        raise
+    provider: ClusterProvider = getattr(module, class_name)()
+    return provider

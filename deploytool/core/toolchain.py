@@ -35,6 +35,8 @@ BINARY_GROUP = {
     "kubectl": "k8s",
 }
 STAMP = ".deploytool-built"
+# Bump when the build recipe changes (names, flags), so every cache rebuilds once.
+BUILD_RECIPE = 2
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class ToolGroup:
         for fname in ("go.mod", "go.sum"):
             digest.update((self.module_dir / fname).read_bytes())
         digest.update(" ".join(self.ldflags()).encode())
+        digest.update(f"recipe {BUILD_RECIPE}".encode())
         return digest.hexdigest()[:16]
 
     def is_built(self) -> bool:
@@ -73,8 +76,8 @@ class ToolGroup:
                 ]
         elif self.name == "helm":
             flags.append(f"-X helm.sh/helm/v3/internal/version.version={self.version}")
-        elif self.name == "metrics-server":
-            flags.append(f"-X sigs.k8s.io/metrics-server/pkg/version.gitVersion={self.version}")
+        elif self.name == "metrics-server":  # metrics-server reports client-go's version variables
+            flags.append(f"-X k8s.io/client-go/pkg/version.gitVersion={self.version}")
         return flags
 
 
@@ -148,10 +151,10 @@ def build_group(group: ToolGroup, log=print) -> float:
         proc = subprocess.run(argv, cwd=group.module_dir, env=env, stdout=logf, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
         raise CommandFailed(argv, proc.returncode, log_path.read_text()[-2000:])
-    # `go build` names binaries after the package's last path element; etcd's main package is
-    # the module root "go.etcd.io/etcd/server/v3", which builds as "v3".
-    if group.name == "etcd" and (tmp / "v3").exists():
-        (tmp / "v3").rename(tmp / "etcd")
+    # `go build` names a binary after its package path; etcd's main package is the module root
+    # "go.etcd.io/etcd/server/v3", which builds as "server" (the major-version suffix is dropped).
+    if group.name == "etcd" and (tmp / "server").exists():
+        (tmp / "server").rename(tmp / "etcd")
     (tmp / STAMP).write_text(group.fingerprint() + "\n")
     shutil.rmtree(group.out_dir, ignore_errors=True)
     tmp.rename(group.out_dir)

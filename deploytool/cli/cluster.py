@@ -1,0 +1,157 @@
+"""`deploytool cluster create|delete|status`: the clusters deploytool deploys to."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+
+from deploytool import clusters
+from deploytool.cli.common import Format, OutputOpt, Provider, Verbose, handle_errors
+from deploytool.clusters.base import DEFAULT_NAME
+from deploytool.core import output
+
+app = typer.Typer(help="Create, inspect and delete clusters (local = kwok + real control plane + milvus-lite).",
+                  no_args_is_help=True)
+
+ClusterProviderOpt = Annotated[Provider, typer.Option(
+    "--provider", help="local (kwok, the default), kind, current (kubeconfig as is), auto (kind where Docker "
+                       "and kind work, else local).")]
+NameOpt = Annotated[str | None, typer.Option(
+    "--name", "-n", help=f"Cluster name (default {DEFAULT_NAME}); provider current: a kubeconfig context "
+                         "(default: the current context).")]
+
+
+def _provider_and_name(provider: Provider, name: str | None) -> tuple[Any, str]:
+    chosen = clusters.get_provider(provider.value)
+    if name is None:
+        name = "" if chosen.name == "current" else DEFAULT_NAME
+    return chosen, name
+
+
+@app.command("create")
+@handle_errors
+def create(
+    provider: ClusterProviderOpt = Provider.local,
+    name: NameOpt = None,
+    nodes: Annotated[int, typer.Option("--nodes", min=1, max=100, help="Simulated nodes.")] = 3,
+    node_cpu: Annotated[str, typer.Option("--node-cpu", help="CPU of each node (a quantity: 16, 8500m).")] = "16",
+    node_memory: Annotated[str, typer.Option("--node-memory", help="Memory of each node (a quantity).")] = "64Gi",
+    retain: Annotated[bool, typer.Option("--retain", help="Keep a partly created cluster when a step fails.")] = False,
+    fmt: OutputOpt = Format.text,
+    verbose: Verbose = False,
+) -> None:
+    """Create a cluster, or reuse the one of that name (idempotent), printing one ✓ line per step.
+
+    The local provider runs etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
+    metrics-server (kwokctl, binary runtime, our pinned builds), simulated nodes (kwok) spread
+    over zone-a/b/c, a default StorageClass whose claims bind, and milvus-lite reachable by
+    port-forward to port 19530 of any Milvus proxy pod. Nothing is downloaded; ~/.kube/config
+    is not touched: use the kubeconfig it prints.
+
+    Examples:
+
+      deploytool cluster create
+
+      deploytool cluster create --name demo --nodes 3 --node-cpu 16 --node-memory 64Gi
+
+      deploytool cluster create --name big --nodes 6 --output json
+    """
+    chosen, name = _provider_and_name(provider, name)
+    start = time.monotonic()
+    existed = chosen.exists(name) if chosen.name != "current" else True
+    ref = chosen.create(name, nodes=nodes, node_cpu=node_cpu, node_memory=node_memory, progress=True, retain=retain)
+    seconds = time.monotonic() - start
+    if fmt == Format.json:
+        output.emit_json({"ok": True, "created": not existed, "seconds": round(seconds, 1), **ref.as_dict()})
+    else:
+        output.line(f"kubeconfig: {ref.kubeconfig or '(default)'}")
+        output.line(f"context:    {ref.context}")
+        if ref.kubeconfig:
+            output.line(f"try:        kubectl --kubeconfig {ref.kubeconfig} get nodes -L topology.kubernetes.io/zone")
+
+
+@app.command("delete")
+@handle_errors
+def delete(
+    provider: ClusterProviderOpt = Provider.local,
+    name: NameOpt = None,
+    fmt: OutputOpt = Format.text,
+    verbose: Verbose = False,
+) -> None:
+    """Delete a cluster: stop every process it started and remove its folder. A no-op if it is gone.
+
+    Examples:
+
+      deploytool cluster delete
+
+      deploytool cluster delete --name demo --output json
+    """
+    chosen, name = _provider_and_name(provider, name)
+    result = chosen.delete(name, progress=fmt != Format.json)
+    leftovers = result.get("leftover_pids") or []
+    if fmt == Format.json:
+        output.emit_json({"ok": not leftovers, **result})
+    elif not result.get("existed"):
+        output.status(output.OK, f"no {chosen.name} cluster named '{name}': nothing to delete")
+    elif leftovers:
+        output.error(f"cluster '{name}' deleted but processes {leftovers} would not stop")
+    else:
+        output.status(output.OK, f"deleted {chosen.name} cluster '{name}'", result.get("seconds"))
+    if leftovers:
+        raise typer.Exit(1)
+
+
+def _print_status(info: dict[str, Any]) -> None:
+    mark = output.OK if info.get("ok") else output.FAIL
+    output.line(f"{mark} {info['provider']} cluster '{info['name']}'"
+                + ("" if info.get("exists") else " does not exist"))
+    if not info.get("exists"):
+        return
+    api = info.get("api_server") or {}
+    reach = f"reachable ({api.get('version')})" if api.get("reachable") else f"NOT reachable: {api.get('error')}"
+    output.line(f"  API server   {api.get('url', '')} {reach}")
+    if info.get("kubeconfig"):
+        output.line(f"  kubeconfig   {info['kubeconfig']} (context {info.get('context')})")
+    nodes = info.get("nodes") or {}
+    output.line(f"  nodes        {nodes.get('ready', 0)}/{nodes.get('total', 0)} Ready")
+    for node in nodes.get("items", []):
+        taints = f" taints {','.join(node['taints'])}" if node.get("taints") else ""
+        output.line(f"    {node['name']:<14} {'Ready' if node['ready'] else 'NotReady':<9} {node['zone']:<7} "
+                    f"cpu {node['cpu']} memory {node['memory']}{taints}")
+    for proc, state in (info.get("processes") or {}).items():
+        output.line(f"  {proc:<24} pid {state.get('pid')} {'up' if state.get('alive') else 'DOWN'}")
+    if "milvus" in info:
+        milvus = info["milvus"]
+        output.line(f"  milvus-lite  port {milvus.get('port')} {'up' if milvus.get('up') else 'DOWN'}")
+
+
+@app.command("status")
+@handle_errors
+def status(
+    provider: ClusterProviderOpt = Provider.local,
+    name: NameOpt = None,
+    fmt: OutputOpt = Format.text,
+    verbose: Verbose = False,
+) -> None:
+    """Show a cluster's processes, API server, nodes and ports; exit 1 unless all is well.
+
+    Examples:
+
+      deploytool cluster status
+
+      deploytool cluster status --name demo --output json
+    """
+    chosen, name = _provider_and_name(provider, name)
+    info = chosen.status(name)
+    if fmt == Format.json:
+        output.emit_json(info)
+    else:
+        _print_status(info)
+    if not info.get("ok"):
+        raise typer.Exit(1)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="cluster")
