@@ -22,8 +22,8 @@ from deploytool.cli.common import (
 from deploytool.core import output
 from deploytool.core.config import Target
 from deploytool.core.errors import DeploytoolError
+from deploytool.core.steps import Run
 from deploytool.deploy import cluster_select
-from deploytool.deploy.steps import Run
 from deploytool.deploy.up import UpContext, UpOptions
 from deploytool.deploy.up import up as run_up
 from deploytool.render.values import Layers

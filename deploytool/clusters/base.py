@@ -10,8 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from deploytool.core import output
-from deploytool.core.errors import BadInput, DeploytoolError
+from deploytool.core.errors import BadInput
 
 DEFAULT_NAME = "deploytool"
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
@@ -77,43 +76,6 @@ class ClusterProvider(abc.ABC):
     @abc.abstractmethod
     def ref(self, name: str) -> ClusterRef:
         """The ClusterRef of an existing cluster."""
-
-
-@dataclass
-class Step:
-    name: str
-    run: Callable[[], str | None]  # returns an optional detail for the ✓ line
-
-
-class StepFailed(DeploytoolError):
-    """A create step failed; carries the step's name and the original error."""
-
-    def __init__(self, step: str, error: BaseException) -> None:
-        self.step = step
-        self.error = error
-        self.exit_code = getattr(error, "exit_code", 1)
-        super().__init__(f"step '{step}' failed: {error}")
-
-
-def run_steps(steps: list[Step], progress: bool = True) -> list[dict[str, Any]]:
-    """Run the steps in order, printing one ✓/✗ line (with seconds) per step. Raises StepFailed."""
-    done: list[dict[str, Any]] = []
-    for step in steps:
-        start = time.monotonic()
-        try:
-            detail = step.run() or ""
-        except BaseException as exc:
-            seconds = time.monotonic() - start
-            if progress:
-                output.status(output.FAIL, step.name, seconds, _short(exc))
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            raise StepFailed(step.name, exc) from exc
-        seconds = time.monotonic() - start
-        done.append({"step": step.name, "seconds": round(seconds, 2), "detail": detail})
-        if progress:
-            output.status(output.OK, step.name, seconds, detail)
-    return done
 
 
 def _short(exc: BaseException) -> str:

@@ -15,9 +15,10 @@ from typing import Any
 
 import yaml
 
-from deploytool.clusters.base import ClusterProvider, ClusterRef, Step, check_name, run_steps, wait_for
+from deploytool.clusters.base import ClusterProvider, ClusterRef, check_name, wait_for
 from deploytool.core import paths
 from deploytool.core.errors import BadInput, CommandFailed, ToolMissing
+from deploytool.core.steps import Step, run_steps
 
 ZONES = ("zone-a", "zone-b", "zone-c")
 NODE_PORT = 31953  # the proxy Service's NodePort on kind (values override below)
@@ -92,14 +93,14 @@ class KindProvider(ClusterProvider):
         workdir = self.workdir(name)
         workdir.mkdir(parents=True, exist_ok=True)
         config_path = workdir / "kind-config.yaml"
-        steps = [
-            Step("render kind config", lambda: self._write_config(config_path, name, nodes)),
-            Step("kind create cluster", lambda: self._create(name, config_path)),
-            Step("load images", lambda: self._load_images(name)) if self.images else None,
-            Step("metrics-server", lambda: self._metrics_server(name)),
+        steps: list[Step[None] | None] = [
+            Step("render kind config", lambda _: self._write_config(config_path, name, nodes)),
+            Step("kind create cluster", lambda _: self._create(name, config_path)),
+            Step("load images", lambda _: self._load_images(name)) if self.images else None,
+            Step("metrics-server", lambda _: self._metrics_server(name)),
         ]
         try:
-            run_steps([s for s in steps if s is not None], progress)
+            run_steps(None, [s for s in steps if s is not None], quiet=not progress)
         except BaseException:
             if not retain:
                 self.delete(name, progress=False)

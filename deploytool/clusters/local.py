@@ -21,10 +21,11 @@ from typing import Any
 from kubernetes import client
 
 from deploytool.clusters import local_kwok, local_milvus, local_nodes, local_storage
-from deploytool.clusters.base import ClusterProvider, ClusterRef, Step, StepFailed, check_name, run_steps, wait_for
+from deploytool.clusters.base import ClusterProvider, ClusterRef, check_name, wait_for
 from deploytool.clusters.local_layout import Layout, cluster_lock, clusters_root
 from deploytool.core import output, procs, quantity
 from deploytool.core.errors import BadInput, ClusterUnreachable, DeploytoolError
+from deploytool.core.steps import Step, run_steps
 
 AGENT = "agent"
 MILVUS = "milvus-lite"
@@ -86,9 +87,9 @@ class LocalProvider(ClusterProvider):
             started = time.monotonic()
             ctx: dict[str, Any] = {}
             try:
-                steps_done = run_steps(self._create_steps(layout, ctx, nodes, str(node_cpu), str(node_memory)),
-                                       progress)
-            except BaseException as exc:
+                steps_done = run_steps(ctx, self._create_steps(layout, ctx, nodes, str(node_cpu), str(node_memory)),
+                                       quiet=not progress).as_list()
+            except BaseException:
                 if not retain:
                     kept = self._save_logs(layout)
                     if progress:
@@ -97,8 +98,6 @@ class LocalProvider(ClusterProvider):
                     self._teardown(layout, progress=False)
                 elif progress:
                     output.info(f"kept the partial cluster in {layout.root} (--retain)")
-                if isinstance(exc, StepFailed) and isinstance(exc.error, DeploytoolError):
-                    raise exc.error from None
                 raise
             seconds = time.monotonic() - started
             layout.write_state({
@@ -115,13 +114,13 @@ class LocalProvider(ClusterProvider):
         return self.ref(name)
 
     def _create_steps(self, layout: Layout, ctx: dict[str, Any], nodes: int, cpu: str, memory: str) -> list[Step]:
-        def tools() -> str:
+        def tools(_: dict[str, Any]) -> str:
             ctx["bins"] = local_kwok.binaries()
             ctx["milvus"] = local_milvus.milvus_lite_installed()
             return f"kwokctl {local_kwok.KWOK_VERSION}, kubernetes {local_kwok.KUBE_VERSION}" + (
                 "" if ctx["milvus"] else "; milvus-lite NOT installed (pip install milvus-lite)")
 
-        def control_plane() -> str:
+        def control_plane(_: dict[str, Any]) -> str:
             local_kwok.create_cluster(layout, ctx["bins"])
             opts = local_kwok.saved_options(layout)
             ctx["ports"] = {"kube-apiserver": opts.get("kubeApiserverPort"), "etcd": opts.get("etcdPort"),
@@ -129,7 +128,7 @@ class LocalProvider(ClusterProvider):
                             "metrics-server": opts.get("metricsServerPort")}
             return f"kwokctl create cluster --runtime binary, API server on 127.0.0.1:{ctx['ports']['kube-apiserver']}"
 
-        def api_ready() -> str:
+        def api_ready(_: dict[str, Any]) -> str:
             ctx["api"] = api = _api(layout)
             ctx["context"] = layout.name
             core = client.CoreV1Api(api)
@@ -140,12 +139,12 @@ class LocalProvider(ClusterProvider):
                      what="the default service account")
             return f"kube-apiserver {version}"
 
-        def crds() -> str:
+        def crds(_: dict[str, Any]) -> str:
             wait_for(lambda: local_milvus.crds_established(client.ApiextensionsV1Api(ctx["api"]), CRD_PLURALS),
                      60, what="kwok CRDs")
             return ", ".join(local_kwok.ENABLED_CRDS)
 
-        def make_nodes() -> str:
+        def make_nodes(_: dict[str, Any]) -> str:
             core = client.CoreV1Api(ctx["api"])
             names = local_nodes.create_nodes(core, nodes, cpu, memory)
 
@@ -156,14 +155,14 @@ class LocalProvider(ClusterProvider):
             wait_for(all_ready, 90, what=f"{nodes} nodes Ready")
             return f"{nodes} Ready ({cpu} CPU, {memory} each; zones {', '.join(local_nodes.ZONES[:nodes])})"
 
-        def storage() -> str:
+        def storage(_: dict[str, Any]) -> str:
             local_storage.ensure_storage_class(client.StorageV1Api(ctx["api"]))
             ctx["ports"]["health"] = health = local_milvus.free_port()
             self._start_agent(layout, health)
             wait_for(lambda: local_milvus.port_open(health), 30, what="the agent's health endpoint")
             return f"default StorageClass '{local_storage.STORAGE_CLASS}', provisioner {local_storage.PROVISIONER}"
 
-        def milvus() -> str:
+        def milvus(_: dict[str, Any]) -> str:
             if not ctx["milvus"]:
                 ctx["ports"]["milvus-lite"] = None
                 return "skipped: milvus-lite is not installed"
@@ -171,7 +170,7 @@ class LocalProvider(ClusterProvider):
             self._start_milvus(layout, port)
             return f"milvus-lite on 127.0.0.1:{port}"
 
-        def rules() -> str:
+        def rules(_: dict[str, Any]) -> str:
             custom = client.CustomObjectsApi(ctx["api"])
             if ctx["ports"].get("milvus-lite"):
                 local_milvus.apply_cluster_object(custom, "clusterportforwards", local_milvus.port_forward_rule(
@@ -182,7 +181,7 @@ class LocalProvider(ClusterProvider):
                     f"usage {local_milvus.DEFAULT_CPU} CPU / {local_milvus.DEFAULT_MEMORY} per container; "
                     f"kube-system/{local_milvus.BASELINE_NAME} on every node")
 
-        def metrics_api() -> str:
+        def metrics_api(_: dict[str, Any]) -> str:
             api_reg = client.ApiregistrationV1Api(ctx["api"])
 
             def available() -> bool:

@@ -10,7 +10,7 @@ from kubernetes.client.exceptions import ApiException
 from deploytool.core.config import Target
 from deploytool.core.helm import Helm
 from deploytool.core.kube import Kube
-from deploytool.deploy.steps import Run, Step, run_steps
+from deploytool.core.steps import Run, Step, run_steps
 
 
 @dataclass

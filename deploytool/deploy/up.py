@@ -21,11 +21,11 @@ from deploytool.core.config import Target
 from deploytool.core.errors import CheckFailed, CommandFailed, PreflightFailed
 from deploytool.core.helm import Helm
 from deploytool.core.kube import Kube, release_selector
+from deploytool.core.steps import Run, Step, run_steps
 from deploytool.deploy import credentials, preflight
 from deploytool.deploy.cluster_select import ClusterChoice, connect, provider_of
 from deploytool.deploy.drift import find_drift
 from deploytool.deploy.smoke import SmokeResult, run_smoke
-from deploytool.deploy.steps import Run, Step, run_steps
 from deploytool.deploy.workloads import wait_available
 from deploytool.render import manifests
 from deploytool.render.components import endpoint_component

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from deploytool.deploy.steps import Run, Step, run_steps
+from deploytool.core.steps import Run, Step, run_steps
 
 
 def test_steps_run_in_order_skip_what_does_not_apply_and_stop_at_failure(capsys) -> None:

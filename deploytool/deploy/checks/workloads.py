@@ -39,8 +39,8 @@ def check_workloads(ctx: VerifyContext) -> Result:
         desired, ready, updated = live.spec.replicas or 0, st.ready_replicas or 0, st.updated_replicas or 0
         bounds = _replica_bounds(ctx, obj)
         if not bounds[0] <= desired <= bounds[1]:
-            want = str(bounds[0]) if bounds[0] == bounds[1] else f"{bounds[0]}..{bounds[1]} (HPA)"
-            bad.append(f"{kind}/{name}: {desired} replicas, env says {want}")
+            allowed = str(bounds[0]) if bounds[0] == bounds[1] else f"{bounds[0]}..{bounds[1]} (HPA)"
+            bad.append(f"{kind}/{name}: {desired} replicas, env says {allowed}")
         if not desired == ready == updated:
             bad.append(f"{kind}/{name}: desired {desired}, ready {ready}, updated {updated}")
         want = {c["name"]: c["image"] for c in obj["spec"]["template"]["spec"]["containers"]}
@@ -80,7 +80,7 @@ def check_statefulset_identity(ctx: VerifyContext) -> Result:
             for tpl in templates:
                 pvc = snap.pvcs.get(f"{tpl}-{pod_name}")
                 phase = pvc.status.phase if pvc else "missing"
-                if phase != "Bound":
+                if pvc is None or phase != "Bound":
                     bad.append(f"PVC {tpl}-{pod_name} {phase}")
                 elif pvc.metadata.deletion_timestamp:
                     bad.append(f"PVC {tpl}-{pod_name} is being deleted (Terminating): {pod_name} loses its "
