@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from deploytool.cli import down, render, status, tools, up, validate, verify, version
+from deploytool.cli import cluster, down, render, status, tools, up, validate, verify, version
 
 app = typer.Typer(
     name="deploytool",
@@ -15,7 +15,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (render, validate, up, verify, status, down, version, tools):
+for module in (render, validate, up, verify, status, down, cluster, version, tools):
     module.register(app)
 
 
