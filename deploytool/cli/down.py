@@ -9,10 +9,6 @@ import typer
 from deploytool.cli.common import ContextOpt, Env, Format, OutputOpt, Provider, ProviderOpt, Verbose, handle_errors
 from deploytool.core import output
 from deploytool.core.config import Target
-from deploytool.core.helm import Helm
-from deploytool.deploy import cluster_select
-from deploytool.deploy.down import DownContext
-from deploytool.deploy.down import down as run_down
 from deploytool.render.values import env_file
 
 
@@ -35,6 +31,10 @@ def down(
 
       deploytool down --env prod --provider local --delete-data
     """
+    from deploytool.core.helm import Helm
+    from deploytool.deploy import cluster_select
+    from deploytool.deploy.down import DownContext
+    from deploytool.deploy.down import down as run_down
     env_file(env)  # unknown env -> exit 2 before touching any cluster
     choice = cluster_select.choose(provider.value, context)
     ref, kube = cluster_select.connect(choice)

@@ -23,9 +23,6 @@ from deploytool.core import output
 from deploytool.core.config import Target
 from deploytool.core.errors import DeploytoolError
 from deploytool.core.steps import Run
-from deploytool.deploy import cluster_select
-from deploytool.deploy.up import UpContext, UpOptions
-from deploytool.deploy.up import up as run_up
 from deploytool.render.values import Layers
 
 
@@ -61,6 +58,9 @@ def up(
 
       deploytool up --env staging --provider current --context my-cluster --output json
     """
+    from deploytool.deploy import cluster_select
+    from deploytool.deploy.up import UpContext, UpOptions
+    from deploytool.deploy.up import up as run_up
     choice = cluster_select.choose(provider.value, context)
     layers = Layers(env, list(values or []), list(set_ or []), cluster_select.values_overlay(choice))
     ctx = UpContext(Target(env), layers, choice,

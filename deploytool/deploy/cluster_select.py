@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from deploytool.core.errors import ClusterUnreachable
-from deploytool.core.kube import Kube
 
 DEFAULT_CLUSTER_NAME = "deploytool"
 
@@ -36,8 +35,10 @@ def provider_of(choice: ClusterChoice) -> Any:
     return clusters.get_provider(choice.provider)
 
 
-def connect(choice: ClusterChoice) -> tuple[Any, Kube]:
+def connect(choice: ClusterChoice) -> tuple[Any, Any]:
     """The ClusterRef and a client for an existing cluster; ClusterUnreachable if there is none."""
+    from deploytool.core.kube import Kube
+
     provider = provider_of(choice)
     if choice.provider != "current" and not provider.exists(choice.name):
         raise ClusterUnreachable(f"no {choice.provider} cluster named '{choice.name}' "

@@ -86,3 +86,12 @@ def test_version_json() -> None:
     assert result.exit_code == 0
     data = json.loads(result.stdout)
     assert data["tools"]["k8s"]["version"] == "v1.34.4"
+
+
+def test_verify_help_names_every_check() -> None:
+    from deploytool.cli.verify import CHECK_NAMES
+    from deploytool.deploy.checks.registry import CHECKS
+    from deploytool.deploy.verify import FAIL, PASS, SKIP, WARN
+
+    assert CHECK_NAMES.split(", ") == [name for name, _ in CHECKS]
+    assert (PASS, FAIL, WARN, SKIP) == ("pass", "fail", "warn", "skip")
