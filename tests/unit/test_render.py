@@ -197,3 +197,28 @@ def test_image_is_pinned_to_a_26_tag(render_env) -> None:
 
 def test_proxy_has_prestop(render_env) -> None:
     assert milvus_container(workload(render_env("prod"), "proxy"))["lifecycle"]["preStop"]
+
+
+def test_component_image_tag_overrides_the_global_one_for_that_component_only() -> None:
+    from deploytool.render import manifests
+    from deploytool.render.values import Layers
+
+    r = manifests.render(Layers("prod", sets=["queryNode.image.tag=v2.6.5"]))
+    qn, proxy = workload(r, "querynode"), workload(r, "proxy")
+    assert milvus_container(qn)["image"] == "milvusdb/milvus:v2.6.5"
+    assert qn["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"] == "v2.6.5"
+    assert milvus_container(proxy)["image"] == "milvusdb/milvus:v2.6.4"
+
+
+def test_milvus_upgrade_does_not_touch_etcd_or_minio_pods(render_env) -> None:
+    from deploytool.render import manifests
+    from deploytool.render.values import Layers
+
+    upgraded = manifests.render(Layers("prod", sets=["image.tag=v2.6.5"]))
+    for dep in ("etcd", "minio"):
+        assert workload(upgraded, dep)["spec"]["template"] == workload(render_env("prod"), dep)["spec"]["template"]
+
+
+def test_pdbs_let_unhealthy_pods_be_evicted(render_env) -> None:
+    for pdb in render_env("prod").by_kind("PodDisruptionBudget"):
+        assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"

@@ -12,7 +12,8 @@ Params:
 {{- $name := .name -}}
 {{- $isSts := eq .kind "StatefulSet" -}}
 {{- $standalone := eq $root.Values.mode "standalone" -}}
-{{- $labelArgs := dict "root" $root "component" $name -}}
+{{- $tag := include "milvus.componentTag" (dict "root" $root "spec" $c) -}}
+{{- $labelArgs := dict "root" $root "component" $name "version" $tag -}}
 {{- $selector := include "milvus.selectorLabels" $labelArgs | fromYaml -}}
 {{- $secretKeys := $root.Values.credentials -}}
 apiVersion: apps/v1
@@ -42,14 +43,14 @@ spec:
   template:
     metadata:
       labels:
-        {{- include "milvus.labels" $labelArgs | nindent 8 }}
+        {{- include "milvus.podLabels" $labelArgs | nindent 8 }}
       annotations:
         checksum/config: {{ include "milvus.userConfig" $root | sha256sum }}
     spec:
       terminationGracePeriodSeconds: {{ $c.terminationGracePeriodSeconds }}
       containers:
         - name: {{ $name }}
-          image: "{{ $root.Values.image.repository }}:{{ $root.Values.image.tag | default $root.Chart.AppVersion }}"
+          image: "{{ $root.Values.image.repository }}:{{ $tag }}"
           imagePullPolicy: {{ $root.Values.image.pullPolicy }}
           args: ["milvus", "run", {{ $name | quote }}]
           env:

@@ -41,12 +41,26 @@ app.kubernetes.io/component: {{ . }}
 {{- end }}
 {{- end -}}
 
-{{/* Common labels; params: root, component (optional) */}}
+{{/*
+Common labels; params: root, component (optional), version (optional: the workload's own image
+tag; default the Milvus tag), so etcd/MinIO do not restart when Milvus is upgraded.
+*/}}
 {{- define "milvus.labels" -}}
 helm.sh/chart: {{ include "milvus.chart" .root }}
 {{ include "milvus.selectorLabels" . }}
-app.kubernetes.io/version: {{ .root.Values.image.tag | default .root.Chart.AppVersion | quote }}
+app.kubernetes.io/version: {{ .version | default .root.Values.image.tag | default .root.Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- end -}}
+
+{{/* Pod template labels: selector labels plus the version the pod runs; params as milvus.labels */}}
+{{- define "milvus.podLabels" -}}
+{{ include "milvus.selectorLabels" . }}
+app.kubernetes.io/version: {{ .version | default .root.Values.image.tag | default .root.Chart.AppVersion | quote }}
+{{- end -}}
+
+{{/* A Milvus component's image tag: its own image.tag, else the global one; params: root, spec */}}
+{{- define "milvus.componentTag" -}}
+{{- (.spec.image | default dict).tag | default .root.Values.image.tag | default .root.Chart.AppVersion -}}
 {{- end -}}
 
 {{/* Name of the object-storage credentials Secret. */}}
