@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from deploytool.cli import cluster, down, render, status, tools, up, validate, verify, version
+from deploytool.cli import cluster, down, drill, render, status, tools, up, validate, verify, version
 
 app = typer.Typer(
     name="deploytool",
@@ -15,9 +15,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (render, validate, up, verify, status, down, cluster, version, tools):
+for module in (render, validate, up, verify, status, down, cluster, drill, version, tools):
     module.register(app)
 
 
 def run() -> None:
     app()
+
+
+if __name__ == "__main__":
+    run()

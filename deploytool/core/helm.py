@@ -46,8 +46,8 @@ class Helm:
             return self._run(["lint", "--strict", str(chart), "-f", vf])
 
     def upgrade_install(self, release: str, chart: Path, namespace: str, values: dict[str, Any],
-                        timeout_s: int = 600, atomic: bool = True) -> str:
-        args = ["upgrade", "--install", release, str(chart), "--namespace", namespace,
+                        timeout_s: int = 600, atomic: bool = True, install: bool = True) -> str:
+        args = ["upgrade", *(["--install"] if install else []), release, str(chart), "--namespace", namespace,
                 "--wait", "--timeout", f"{timeout_s}s"]
         if atomic:
             args.append("--atomic")

@@ -138,3 +138,36 @@ def storage_problems(objects: list[dict[str, Any]], classes: list[dict[str, Any]
             elif not wanted and not default:
                 problems.append(f"{where}: no storageClassName and the cluster has no default StorageClass")
     return problems
+
+
+def _surge(value: Any, replicas: int) -> int:
+    if isinstance(value, str) and value.endswith("%"):
+        return -(-replicas * int(value[:-1]) // 100)  # Kubernetes rounds surge up
+    return int(value or 0)
+
+
+def rollout_warnings(objects: list[dict[str, Any]], nodes: list[NodeRoom]) -> list[str]:
+    """Deployments whose rolling update cannot progress: required anti-affinity, surge > 0 and
+    maxUnavailable 0 need one more topology domain than replicas for the surge pod."""
+    warnings = []
+    for obj in objects:
+        if obj.get("kind") != "Deployment":
+            continue
+        spec = obj["spec"]["template"]["spec"]
+        terms = (((spec.get("affinity") or {}).get("podAntiAffinity") or {})
+                 .get("requiredDuringSchedulingIgnoredDuringExecution") or [])
+        rolling = (obj["spec"].get("strategy") or {}).get("rollingUpdate") or {}
+        replicas = int(obj["spec"].get("replicas", 1))
+        if not terms or _surge(rolling.get("maxSurge", "25%"), replicas) == 0:
+            continue
+        if _surge(rolling.get("maxUnavailable", "25%"), replicas) > 0:
+            continue
+        key = terms[0]["topologyKey"]
+        selector = spec.get("nodeSelector") or {}
+        domains = {n.labels.get(key) for n in nodes if n.schedulable and key in n.labels
+                   and all(n.labels.get(k) == v for k, v in selector.items())}
+        if len(domains) < replicas + 1:
+            warnings.append(f"{obj['metadata']['name']}: rolling update needs one more {key} domain than its "
+                            f"{replicas} replicas for the surge pod (have {len(domains)}); an upgrade will stall "
+                            "— add a node or set maxUnavailable 1")
+    return warnings

@@ -110,14 +110,18 @@ def _preflight(ctx: UpContext) -> str:
     classes = [{"name": sc.metadata.name, "default": (sc.metadata.annotations or {}).get(
         "storageclass.kubernetes.io/is-default-class") == "true"} for sc in ctx.kube.storage.list_storage_class().items]
     problems = fit.problems + preflight.storage_problems(ctx.rendered.objects, classes)
+    warnings = preflight.rollout_warnings(ctx.rendered.objects, rooms)
     ctx.preflight = {"nodes": len(rooms), "need_cpu": str(fit.need_cpu), "need_memory": str(fit.need_mem),
-                     "free_cpu": str(fit.free_cpu), "free_memory": str(fit.free_mem), "problems": problems}
+                     "free_cpu": str(fit.free_cpu), "free_memory": str(fit.free_mem), "problems": problems,
+                     "warnings": warnings}
     summary = (f"needs {quantity.format_cpu(fit.need_cpu)} CPU/{quantity.format_bytes(fit.need_mem)}, "
                f"{len(rooms)} nodes have {quantity.format_cpu(fit.free_cpu)} CPU/"
                f"{quantity.format_bytes(max(fit.free_mem, Decimal(0)))} free")
     if problems:
         raise PreflightFailed(f"the cluster cannot hold env '{ctx.target.env}' ({summary}); "
                               f"{len(problems)} problem(s); nothing applied", problems)
+    if warnings:
+        return f"{summary}; warning: " + " | ".join(warnings)
     return summary
 
 

@@ -59,3 +59,14 @@ def test_storage_class_must_exist_or_default(render_env) -> None:
     assert storage_problems(objects, [{"name": "standard", "default": True}]) == []
     missing = storage_problems(objects, [{"name": "fast", "default": False}])
     assert missing and "no default StorageClass" in missing[0]
+
+
+def test_rollout_warning_when_surge_has_no_free_domain(render_env) -> None:
+    from deploytool.deploy.preflight import rollout_warnings
+
+    objects = render_env("prod").objects
+    warnings = rollout_warnings(objects, nodes(3))
+    assert {w.split(":")[0] for w in warnings} == {"milvus-proxy", "milvus-querynode"}
+    assert "needs one more kubernetes.io/hostname domain than its 3 replicas" in warnings[0]
+    assert rollout_warnings(objects, nodes(4)) == []
+    assert rollout_warnings(render_env("staging").objects, nodes(2)) == [], "preferred anti-affinity never stalls"

@@ -1,0 +1,297 @@
+"""The availability recorder: kubernetes watches on the release's objects, in threads, as samples.
+
+One thread per kind -- Deployments, StatefulSets, Pods, EndpointSlices (of the client Service),
+HPAs and Nodes -- each LISTs once, then WATCHes from that resourceVersion (re-watching every few
+seconds so stop() is prompt; re-listing on 410 Gone). Every change becomes a sample with the
+time since the drill started: per component desired/ready/available/updated replicas, per pod
+node/phase/ready/terminating/image tag, ready endpoints, HPA current/desired, node readiness.
+Listeners (the probe) are told about every pod sample.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes import client, watch
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from deploytool.core.kube import Kube, release_selector
+from deploytool.drills.model import (
+    EndpointSample,
+    HpaSample,
+    NodeSample,
+    PodSample,
+    Recording,
+    WorkloadInfo,
+    WorkloadSample,
+)
+
+COMPONENT_LABEL = "app.kubernetes.io/component"
+SERVICE_LABEL = "kubernetes.io/service-name"
+WATCH_SECONDS = 3
+
+
+class Clock:
+    """Seconds since the drill started (monotonic)."""
+
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+
+    def now(self) -> float:
+        return round(time.monotonic() - self.t0, 3)
+
+
+def _int_or_percent(value: Any, total: int, round_up: bool) -> int:
+    if value is None:
+        return 1
+    text = str(value)
+    if text.endswith("%"):
+        share = int(text[:-1]) * total / 100
+        return math.ceil(share) if round_up else math.floor(share)
+    return int(text)
+
+
+def workload_info(obj: Any, kind: str) -> WorkloadInfo:
+    """Rolling-update budget and required anti-affinity of a Deployment or StatefulSet."""
+    replicas = obj.spec.replicas or 0
+    if kind == "Deployment":
+        rolling = obj.spec.strategy.rolling_update if obj.spec.strategy else None
+        max_unavailable = _int_or_percent(rolling.max_unavailable if rolling else "25%", replicas, False)
+        max_surge = _int_or_percent(rolling.max_surge if rolling else "25%", replicas, True)
+    else:
+        rolling = obj.spec.update_strategy.rolling_update if obj.spec.update_strategy else None
+        max_unavailable = _int_or_percent(getattr(rolling, "max_unavailable", None) or 1, replicas, False)
+        max_surge = 0
+    affinity = obj.spec.template.spec.affinity
+    terms = (affinity.pod_anti_affinity.required_during_scheduling_ignored_during_execution
+             if affinity and affinity.pod_anti_affinity else None) or []
+    component = (obj.metadata.labels or {}).get(COMPONENT_LABEL, obj.metadata.name)
+    return WorkloadInfo(component, kind, obj.metadata.name, max_unavailable, max_surge,
+                        terms[0].topology_key if terms else None)
+
+
+def _ready(pod: Any) -> bool:
+    return pod.status.phase == "Running" and any(
+        c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+
+
+def _resource_version(obj: Any) -> str | None:
+    if isinstance(obj, dict):
+        return (obj.get("metadata") or {}).get("resourceVersion")
+    return obj.metadata.resource_version if obj.metadata else None
+
+
+def image_tag(image: str) -> str:
+    name = image.rsplit("/", 1)[-1]
+    return name.split(":", 1)[1] if ":" in name else "latest"
+
+
+class Recorder:
+    def __init__(self, kube: Kube, namespace: str, release: str, service: str, clock: Clock,
+                 recording: Recording | None = None) -> None:
+        self.namespace = namespace
+        self.release = release
+        self.service = service
+        self.clock = clock
+        self.rec = recording or Recording()
+        self.listeners: list[Callable[[PodSample], None]] = []
+        self.watch_errors: list[str] = []
+        self.requests = 0
+        cfg = copy.copy(kube.api.configuration)
+        cfg.connection_pool_maxsize = 16
+        self._api = client.ApiClient(cfg)
+        self._core = client.CoreV1Api(self._api)
+        self._apps = client.AppsV1Api(self._api)
+        self._hpa = client.AutoscalingV2Api(self._api)
+        self._discovery = client.DiscoveryV1Api(self._api)
+        self._policy = client.PolicyV1Api(self._api)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._last: dict[str, Any] = {}
+        self._slices: dict[str, set[str]] = {}
+        self.pods: dict[str, PodSample] = {}  # latest state of every live pod
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> Recorder:
+        selector = release_selector(self.release)
+        self._read_infos(selector)
+        ns = self.namespace
+        feeds: list[tuple[str, Callable[..., Any], tuple[Any, ...], dict[str, Any], Callable[[str, Any], None]]] = [
+            ("deployments", self._apps.list_namespaced_deployment, (ns,), {"label_selector": selector},
+             lambda e, o: self._on_workload(e, o)),
+            ("statefulsets", self._apps.list_namespaced_stateful_set, (ns,), {"label_selector": selector},
+             lambda e, o: self._on_workload(e, o)),
+            ("pods", self._core.list_namespaced_pod, (ns,), {"label_selector": selector}, self._on_pod),
+            ("endpointslices", self._discovery.list_namespaced_endpoint_slice, (ns,),
+             {"label_selector": f"{SERVICE_LABEL}={self.service}"}, self._on_slice),
+            ("hpas", self._hpa.list_namespaced_horizontal_pod_autoscaler, (ns,), {}, self._on_hpa),
+            ("nodes", self._core.list_node, (), {}, self._on_node),
+        ]
+        ready = []
+        for name, lister, args, kwargs, handler in feeds:
+            listed = threading.Event()
+            ready.append(listed)
+            thread = threading.Thread(target=self._loop, args=(name, lister, args, kwargs, handler, listed),
+                                      name=f"drill-watch-{name}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+        for listed in ready:
+            listed.wait(timeout=30)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=WATCH_SECONDS + 10)
+        self._api.close()
+
+    def __enter__(self) -> Recorder:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- watching ----------------------------------------------------------------------------
+    def _read_infos(self, selector: str) -> None:
+        replicas: dict[str, int] = {}
+        for kind, lister in (("Deployment", self._apps.list_namespaced_deployment),
+                             ("StatefulSet", self._apps.list_namespaced_stateful_set)):
+            for obj in lister(self.namespace, label_selector=selector).items:
+                info = workload_info(obj, kind)
+                self.rec.workloads[info.component] = info
+                replicas[info.component] = obj.spec.replicas or 0
+        for pdb in self._policy.list_namespaced_pod_disruption_budget(self.namespace, label_selector=selector).items:
+            component = (pdb.metadata.labels or {}).get(COMPONENT_LABEL)
+            if component in self.rec.workloads and pdb.spec.max_unavailable is not None:
+                self.rec.workloads[component].pdb_max_unavailable = _int_or_percent(
+                    pdb.spec.max_unavailable, replicas[component], False)
+        self.requests += 3
+
+    def _loop(self, name: str, lister: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+              handler: Callable[[str, Any], None], listed: threading.Event) -> None:
+        version = None
+        while not self._stop.is_set():
+            try:
+                if version is None:
+                    listing = lister(*args, _request_timeout=30, **kwargs)
+                    self.requests += 1
+                    for item in listing.items:
+                        handler("ADDED", item)
+                    version = listing.metadata.resource_version
+                    listed.set()
+                stream = watch.Watch()
+                self.requests += 1
+                for event in stream.stream(lister, *args, resource_version=version, timeout_seconds=WATCH_SECONDS,
+                                           allow_watch_bookmarks=True, _request_timeout=WATCH_SECONDS + 10,
+                                           **kwargs):
+                    obj = event["object"]
+                    if event["type"] == "ERROR":
+                        code = obj.get("code") if isinstance(obj, dict) else getattr(obj, "code", None)
+                        version = None if code == 410 else version
+                        break
+                    version = _resource_version(obj) or version
+                    if event["type"] != "BOOKMARK" and not isinstance(obj, dict):
+                        handler(event["type"], obj)
+                    if self._stop.is_set():
+                        stream.stop()
+                        break
+            except ApiException as exc:
+                if exc.status == 410:
+                    version = None
+                    continue
+                self.watch_errors.append(f"{name}: {exc.status} {exc.reason}")
+                self._stop.wait(1.0)
+            except (HTTPError, OSError, ValueError) as exc:
+                self.watch_errors.append(f"{name}: {type(exc).__name__}: {str(exc)[:120]}")
+                self._stop.wait(1.0)
+        listed.set()
+
+    def _changed(self, key: str, value: Any) -> bool:
+        with self._lock:
+            if self._last.get(key) == value:
+                return False
+            self._last[key] = value
+            return True
+
+    # -- handlers ----------------------------------------------------------------------------
+    def _on_workload(self, event: str, obj: Any) -> None:
+        if event == "DELETED":
+            return
+        component = (obj.metadata.labels or {}).get(COMPONENT_LABEL, obj.metadata.name)
+        st = obj.status
+        values = (obj.spec.replicas or 0, st.ready_replicas or 0, st.available_replicas or 0,
+                  st.updated_replicas or 0, st.replicas or 0)
+        if self._changed(f"workload/{component}", values):
+            self.rec.workload_samples.append(WorkloadSample(self.clock.now(), component, *values))
+
+    def _on_pod(self, event: str, pod: Any) -> None:
+        labels = pod.metadata.labels or {}
+        containers = pod.spec.containers or []
+        sample = PodSample(self.clock.now(), pod.metadata.name, labels.get(COMPONENT_LABEL, ""),
+                           pod.spec.node_name or "", pod.status.phase or "", _ready(pod),
+                           pod.metadata.deletion_timestamp is not None, event == "DELETED",
+                           image_tag(containers[0].image) if containers else "")
+        key = (sample.node, sample.phase, sample.ready, sample.terminating, sample.deleted, sample.tag)
+        if not self._changed(f"pod/{sample.pod}", key):
+            return
+        self.rec.pod_samples.append(sample)
+        with self._lock:
+            if sample.deleted:
+                self.pods.pop(sample.pod, None)
+            else:
+                self.pods[sample.pod] = sample
+        for listener in list(self.listeners):
+            try:
+                listener(sample)
+            except Exception as exc:  # noqa: BLE001 - a listener must never stop the recorder
+                self.watch_errors.append(f"pod listener: {type(exc).__name__}: {exc}")
+
+    def _on_slice(self, event: str, eps: Any) -> None:
+        ready: set[str] = set()
+        if event != "DELETED":
+            for ep in eps.endpoints or []:
+                if ep.conditions is None or ep.conditions.ready is not False:
+                    ready.update(ep.addresses or [])
+        with self._lock:
+            self._slices[eps.metadata.name] = ready
+            total = len(set().union(*self._slices.values())) if self._slices else 0
+        if self._changed(f"endpoints/{self.service}", total):
+            self.rec.endpoint_samples.append(EndpointSample(self.clock.now(), self.service, total))
+
+    def _on_hpa(self, event: str, hpa: Any) -> None:
+        if event == "DELETED" or hpa.status is None:
+            return
+        cpu = None
+        for metric in hpa.status.current_metrics or []:
+            if metric.type == "Resource" and metric.resource and metric.resource.name == "cpu":
+                cpu = metric.resource.current.average_utilization
+        values = (hpa.status.current_replicas or 0, hpa.status.desired_replicas or 0, cpu)
+        if not values[1]:
+            return  # not computed yet (no metrics): an HPA never wants 0 replicas
+        if self._changed(f"hpa/{hpa.metadata.name}", values):
+            self.rec.hpa_samples.append(HpaSample(self.clock.now(), hpa.metadata.name, *values))
+
+    def _on_node(self, event: str, node: Any) -> None:
+        if event == "DELETED":
+            return
+        name = node.metadata.name
+        self.rec.node_labels[name] = dict(node.metadata.labels or {})
+        ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+        taints = sorted(f"{t.key}:{t.effect}" for t in node.spec.taints or [])
+        values = (ready, bool(node.spec.unschedulable), tuple(taints))
+        if self._changed(f"node/{name}", values):
+            self.rec.node_samples.append(NodeSample(self.clock.now(), name, ready, bool(node.spec.unschedulable),
+                                                    taints))
+
+    # -- queries for the drills --------------------------------------------------------------
+    def live_pods(self, component: str | None = None) -> list[PodSample]:
+        with self._lock:
+            pods = list(self.pods.values())
+        return sorted((p for p in pods if component is None or p.component == component), key=lambda p: p.pod)

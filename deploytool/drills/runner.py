@@ -1,0 +1,210 @@
+"""What every drill shares: find the release, run the recorder and the probe beside the scenario,
+undo the fault whatever happens, check, print the verdict, write the report.
+
+A drill is a Drill subclass: plan() validates and decides (raising BadInput -- exit 2 -- before
+anything is changed), run() drives the scenario and marks phases, restore() undoes the fault (in a
+finally), assertions() turns the recording into verdicts.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from deploytool.core import output
+from deploytool.core.config import Target
+from deploytool.core.errors import BadInput
+from deploytool.core.helm import Helm
+from deploytool.core.kube import Kube, release_selector
+from deploytool.deploy import cluster_select
+from deploytool.deploy.cluster_select import ClusterChoice
+from deploytool.deploy.workloads import WorkloadState, list_workloads
+from deploytool.drills.checks import probe_assertion
+from deploytool.drills.model import Assertion, DrillResult, Phase, Recording
+from deploytool.drills.probe import Probe
+from deploytool.drills.recorder import Clock, Recorder
+from deploytool.drills.report import default_dir, write_report
+from deploytool.render.components import endpoint_component
+from deploytool.render.values import env_file
+
+
+@dataclass
+class DrillOptions:
+    env: str
+    choice: ClusterChoice
+    report_dir: Path | None = None
+    probe_rate: float = 20.0
+    max_errors: int | None = None  # None: the drill's default
+    timeout_s: int = 300
+    quiet: bool = False
+
+
+@dataclass
+class DrillContext:
+    options: DrillOptions
+    target: Target
+    kube: Kube
+    helm: Helm
+    provider: str
+    cluster: str
+    values: dict[str, Any]
+    revision: int
+    clock: Clock = field(default_factory=Clock)
+    rec: Recording = field(default_factory=Recording)
+    recorder: Recorder | None = None
+    probe: Probe | None = None
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def endpoint(self) -> str:
+        return endpoint_component(self.values)
+
+    @property
+    def selector(self) -> str:
+        return release_selector(self.target.release)
+
+    def phase(self, name: str, detail: str = "") -> float:
+        t = self.clock.now()
+        self.rec.phases.append(Phase(t, name, detail))
+        output.info(f"  {t:7.1f}s  {name}" + (f" — {detail}" if detail else ""))
+        return t
+
+    def workloads(self) -> list[WorkloadState]:
+        return list_workloads(self.kube, self.target.namespace, self.selector)
+
+    def wait(self, predicate: Callable[[], bool], timeout_s: float, interval: float = 1.0) -> bool:
+        """Poll predicate until it holds (True) or timeout_s passes (False); errors count as 'not yet'."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                if predicate():
+                    return True
+            except (ApiException, HTTPError, OSError):  # transient API errors while the cluster churns
+                pass
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(interval)
+
+    def all_settled(self) -> bool:
+        states = self.workloads()
+        return bool(states) and all(s.settled for s in states)
+
+
+class Drill:
+    name = ""
+    default_max_errors = 0
+    probe_prefer_node: str | None = None
+
+    def plan(self, ctx: DrillContext) -> None:
+        """Validate and decide before anything changes (BadInput -> exit 2)."""
+
+    def run(self, ctx: DrillContext) -> None:
+        raise NotImplementedError
+
+    def restore(self, ctx: DrillContext) -> None:
+        """Undo whatever run() changed; called in a finally."""
+
+    def assertions(self, ctx: DrillContext) -> list[Assertion]:
+        raise NotImplementedError
+
+
+def connect(options: DrillOptions) -> DrillContext:
+    """Environment, cluster and release, or BadInput (exit 2) with a line saying what to do."""
+    env_file(options.env)  # unknown env -> UnknownEnvironment before any cluster is touched
+    target = Target(options.env)
+    ref, kube = cluster_select.connect(options.choice)
+    helm = Helm(str(ref.kubeconfig) if ref.kubeconfig else None, ref.context)
+    history = helm.history(target.release, target.namespace)
+    deployed = [h for h in history if h.get("status") == "deployed"]
+    if not deployed:
+        state = f" (last revision is {history[-1].get('status')})" if history else ""
+        raise BadInput(f"release {target.release} is not installed in {target.namespace}{state}; "
+                       f"run deploytool up --env {options.env}")
+    values = helm.get_values(target.release, target.namespace)
+    return DrillContext(options, target, kube, helm, options.choice.provider, options.choice.describe(), values,
+                        int(deployed[-1]["revision"]))
+
+
+def execute(drill: Drill, ctx: DrillContext) -> tuple[DrillResult, Path]:
+    opts = ctx.options
+    max_errors = drill.default_max_errors if opts.max_errors is None else opts.max_errors
+    ctx.parameters.update(probe_rate=opts.probe_rate, max_errors=max_errors, timeout_s=opts.timeout_s,
+                          provider=ctx.provider, release=ctx.target.release, start_revision=ctx.revision)
+    started_utc = datetime.now(UTC)
+    drill.plan(ctx)
+    output.info(f"drill {drill.name} on {ctx.target.namespace} ({ctx.cluster}), release revision {ctx.revision}")
+    failure: str | None = None
+    ctx.recorder = Recorder(ctx.kube, ctx.target.namespace, ctx.target.release, ctx.target.fullname, ctx.clock,
+                            ctx.rec)
+    ctx.probe = Probe(ctx.kube, ctx.target.namespace, ctx.target.release, ctx.endpoint, ctx.clock,
+                      rate=opts.probe_rate, max_seconds=opts.timeout_s * 6 + 600, prefer_node=drill.probe_prefer_node,
+                      samples=ctx.rec.probe_samples)
+    scenario_start = None
+    restore_error = ""
+    try:
+        ctx.recorder.start()
+        ctx.recorder.listeners.append(ctx.probe.on_pod)
+        t = time.monotonic()
+        pod = ctx.probe.prepare()
+        ctx.timings["probe setup"] = time.monotonic() - t
+        ctx.probe.start()
+        ctx.phase("probe running", f"{opts.probe_rate:g} searches/s via {pod}")
+        time.sleep(2.0)  # a baseline before the fault
+        scenario_start = time.monotonic()
+        drill.run(ctx)
+    except KeyboardInterrupt:
+        failure = "interrupted"
+        raise
+    except Exception as exc:  # noqa: BLE001 - reported as a failed drill, with the report
+        failure = f"{type(exc).__name__}: {exc}"
+        ctx.notes.append(f"the drill stopped early: {failure}")
+        if not opts.quiet:
+            output.info(traceback.format_exc(limit=3).rstrip())
+    finally:
+        try:
+            drill.restore(ctx)
+        except Exception as exc:  # noqa: BLE001 - the report must still be written, saying so
+            restore_error = f"{type(exc).__name__}: {exc}"
+            ctx.notes.append(f"undoing the fault failed: {restore_error}")
+            output.error(f"undoing the fault failed: {restore_error} -- check the cluster by hand")
+        time.sleep(1.0)  # let the last events arrive
+        ctx.probe.stop()
+        ctx.recorder.stop()
+        ctx.notes.append(f"probe cleanup: {ctx.probe.cleanup()}")
+        if scenario_start is not None:
+            ctx.timings["scenario"] = time.monotonic() - scenario_start
+    ctx.parameters["api_calls"] = {"drill": ctx.kube.api.total, "recorder": ctx.recorder.requests}
+    if ctx.recorder.watch_errors:
+        errors = ctx.recorder.watch_errors
+        ctx.notes.append(f"{len(errors)} watch interruption(s), first: {errors[0]}")
+    assertions = drill.assertions(ctx) if failure is None else []
+    if failure is not None:
+        assertions.append(Assertion("drill ran to the end", False, "no error", failure))
+    if restore_error:
+        assertions.append(Assertion("fault undone", False, "the cluster is back as it was", restore_error))
+    assertions.append(probe_assertion(ctx.rec.probe_samples, max_errors))
+    result = DrillResult(drill.name, ctx.target.env, ctx.cluster, started_utc.isoformat(timespec="seconds"),
+                         ctx.clock.now(), ctx.parameters, ctx.rec, assertions, ctx.timings, ctx.notes)
+    folder = opts.report_dir or default_dir(ctx.target.env, drill.name, started_utc)
+    write_report(result, folder)
+    return result, folder
+
+
+def print_verdict(result: DrillResult, folder: Path) -> None:
+    for a in result.assertions:
+        output.status(output.OK if a.ok else output.FAIL, a.name, None, a.observed)
+        for line in a.evidence:
+            output.info(f"    {line}")
+    verdict = "passed" if result.ok else "FAILED"
+    output.status(output.OK if result.ok else output.FAIL, f"drill {result.drill} {verdict} on env {result.env}",
+                  result.seconds, f"report: {folder}")
