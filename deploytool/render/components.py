@@ -23,10 +23,18 @@ class Component:
     milvus: bool  # a Milvus role (vs. the bundled etcd / MinIO)
 
 
+def remote_deps(values: dict[str, Any]) -> bool:
+    """Metadata in etcd and data in object storage: cluster mode, or standalone with dependencies chart."""
+    return values.get("mode") != "standalone" or (values.get("standalone") or {}).get("dependencies") == "chart"
+
+
 def active_components(values: dict[str, Any]) -> list[Component]:
     if values.get("mode") == "standalone":
-        return [Component("standalone", "standalone", "StatefulSet", True)]
-    comps = [Component(key, name, "Deployment", True) for key, name in CLUSTER_COMPONENTS]
+        comps = [Component("standalone", "standalone", "StatefulSet", True)]
+    else:
+        comps = [Component(key, name, "Deployment", True) for key, name in CLUSTER_COMPONENTS]
+    if not remote_deps(values):
+        return comps
     if (values.get("etcd") or {}).get("enabled"):
         comps.append(Component("etcd", "etcd", "StatefulSet", False))
     if (values.get("minio") or {}).get("enabled"):

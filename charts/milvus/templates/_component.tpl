@@ -11,7 +11,7 @@ Params:
 {{- $c := .spec -}}
 {{- $name := .name -}}
 {{- $isSts := eq .kind "StatefulSet" -}}
-{{- $standalone := eq $root.Values.mode "standalone" -}}
+{{- $standalone := not (include "milvus.remoteDeps" $root) -}}
 {{- $tag := include "milvus.componentTag" (dict "root" $root "spec" $c) -}}
 {{- $labelArgs := dict "root" $root "component" $name "version" $tag -}}
 {{- $selector := include "milvus.selectorLabels" $labelArgs | fromYaml -}}
@@ -24,7 +24,10 @@ metadata:
   labels:
     {{- include "milvus.labels" $labelArgs | nindent 4 }}
 spec:
-  replicas: {{ include "milvus.replicas" $c }}
+  {{- /* With an HPA the replica count is the HPA's: rendering it would make every upgrade reset it. */}}
+  {{- if not $c.autoscaling.enabled }}
+  replicas: {{ $c.replicas }}
+  {{- end }}
   selector:
     matchLabels:
       {{- include "milvus.selectorLabels" $labelArgs | nindent 6 }}
@@ -54,7 +57,7 @@ spec:
           imagePullPolicy: {{ $root.Values.image.pullPolicy }}
           args: ["milvus", "run", {{ $name | quote }}]
           env:
-            {{- /* Local storage in standalone mode: the Secret is not required. */}}
+            {{- /* Embedded storage (standalone): the Secret is not required. */}}
             {{- include "milvus.secretEnv" (dict "root" $root "env" "MINIO_ACCESS_KEY_ID" "key" $secretKeys.accessKeyKey "optional" $standalone) | nindent 12 }}
             {{- include "milvus.secretEnv" (dict "root" $root "env" "MINIO_SECRET_ACCESS_KEY" "key" $secretKeys.secretKeyKey "optional" $standalone) | nindent 12 }}
           ports:

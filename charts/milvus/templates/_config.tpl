@@ -9,7 +9,7 @@ MINIO_SECRET_ACCESS_KEY environment variables, which override minio.accessKeyID
 {{- define "milvus.baseConfig" -}}
 {{- $fullname := include "milvus.fullname" . -}}
 {{- $mq := .Values.messageQueue -}}
-{{- if eq .Values.mode "standalone" }}
+{{- if not (include "milvus.remoteDeps" .) }}
 etcd:
   use:
     embed: true
@@ -56,7 +56,7 @@ mq:
 {{- if eq $mq.type "woodpecker" }}
 woodpecker:
   storage:
-  {{- if eq .Values.mode "standalone" }}
+  {{- if not (include "milvus.remoteDeps" .) }}
     type: local
     rootPath: /var/lib/milvus/woodpecker
   {{- else }}

@@ -104,9 +104,6 @@ Milvus workloads for the current mode, as a YAML list:
 {{- end -}}
 
 {{/* Replica count: autoscaling.minReplicas when autoscaling is enabled. */}}
-{{- define "milvus.replicas" -}}
-{{- if .autoscaling.enabled }}{{ .autoscaling.minReplicas }}{{ else }}{{ .replicas }}{{ end -}}
-{{- end -}}
 
 {{/*
 Pod anti-affinity; params: antiAffinity (spec), selector (dict of labels).
@@ -153,11 +150,10 @@ configmap.yaml; renders nothing or fails the render.
 */}}
 {{- define "milvus.validate" -}}
 {{- $v := .Values -}}
-{{- if eq $v.mode "standalone" -}}
-  {{- if $v.standalone.autoscaling.enabled -}}
-    {{- fail "standalone.autoscaling.enabled must be false: standalone cannot scale out" -}}
-  {{- end -}}
-{{- else -}}
+{{- if and (eq $v.mode "standalone") $v.standalone.autoscaling.enabled -}}
+  {{- fail "standalone.autoscaling.enabled must be false: standalone cannot scale out" -}}
+{{- end -}}
+{{- if include "milvus.remoteDeps" . -}}
   {{- if and (not $v.etcd.enabled) (empty $v.etcd.externalEndpoints) -}}
     {{- fail "etcd.externalEndpoints is required when etcd.enabled is false" -}}
   {{- end -}}
@@ -181,4 +177,10 @@ configmap.yaml; renders nothing or fails the render.
     {{- fail (printf "%s.autoscaling.minReplicas must not exceed maxReplicas" $c.key) -}}
   {{- end -}}
 {{- end -}}
+{{- end -}}
+
+{{/* "true" when Milvus keeps metadata in etcd and data in object storage (cluster mode, or
+standalone with dependencies: chart); empty for standalone's embedded etcd + local storage. */}}
+{{- define "milvus.remoteDeps" -}}
+{{- if or (eq .Values.mode "cluster") (eq (.Values.standalone.dependencies | default "embedded") "chart") -}}true{{- end -}}
 {{- end -}}
