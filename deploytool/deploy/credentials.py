@@ -1,8 +1,9 @@
 """The object-storage credentials Secret: created by deploytool, never written to disk or printed.
 
-Sources, first match wins: an existing Secret in the namespace (kept as is, so `up` is idempotent);
---credentials-file (YAML or KEY=VALUE lines with access-key / secret-key); the environment variables
-DEPLOYTOOL_S3_ACCESS_KEY / DEPLOYTOOL_S3_SECRET_KEY; for dev only, a generated pair.
+Sources, first match wins: --credentials-file (YAML or KEY=VALUE lines with access-key /
+secret-key); the environment variables DEPLOYTOOL_S3_ACCESS_KEY / DEPLOYTOOL_S3_SECRET_KEY; the
+Secret already in the namespace (kept as is, so `up` is idempotent); for dev only, a generated pair.
+A changed pair replaces the Secret and `up` restarts the pods so they all read the new one.
 """
 
 from __future__ import annotations
@@ -60,22 +61,37 @@ def _from_file(path: Path) -> Credentials:
     return Credentials(access, secret, f"file {path}")
 
 
-def resolve(env: str, credentials_file: Path | None, existing: bool) -> Credentials | None:
-    """What to put in the Secret; None means: keep the Secret that already exists."""
+def explicit(env: str, credentials_file: Path | None) -> Credentials | None:
+    """Credentials the user gave (file, then environment), checked; None if none were given."""
+    creds = None
     if credentials_file:
         creds = _from_file(credentials_file)
     elif os.environ.get(ENV_ACCESS) and os.environ.get(ENV_SECRET):
         creds = Credentials(os.environ[ENV_ACCESS], os.environ[ENV_SECRET], "environment")
-    elif existing:
-        return None
-    elif env in GENERATING_ENVS:
-        creds = Credentials("dt-" + secrets.token_hex(6), secrets.token_urlsafe(24), "generated")
-    else:
-        raise BadInput(f"env '{env}' needs object-storage credentials: set {ENV_ACCESS} and {ENV_SECRET}, "
-                       f"or pass --credentials-file (only dev generates them)")
-    if env in ("prod", "production") and FORBIDDEN_IN_PROD in (creds.access_key, creds.secret_key):
+    if creds and env in ("prod", "production") and FORBIDDEN_IN_PROD in (creds.access_key, creds.secret_key):
         raise BadInput("prod must not use MinIO's default credentials (minioadmin)")
     return creds
+
+
+def must_come_from_user(env: str) -> bool:
+    return env not in GENERATING_ENVS
+
+
+def resolve(env: str, credentials_file: Path | None, existing: bool) -> Credentials | None:
+    """What to put in the Secret; None means: keep the Secret that already exists."""
+    given = explicit(env, credentials_file)
+    if given:
+        return given
+    if existing:
+        return None
+    if not must_come_from_user(env):
+        return Credentials("dt-" + secrets.token_hex(6), secrets.token_urlsafe(24), "generated")
+    raise BadInput(missing_message(env))
+
+
+def missing_message(env: str) -> str:
+    return (f"env '{env}' needs object-storage credentials: set {ENV_ACCESS} and {ENV_SECRET}, "
+            f"or pass --credentials-file (only dev generates them)")
 
 
 def read_existing(kube: Kube, namespace: str, name: str) -> dict[str, str] | None:

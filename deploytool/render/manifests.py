@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import yaml
 
 from deploytool.core import paths
 from deploytool.core.config import Target
-from deploytool.core.errors import Problem, ValidationFailed
+from deploytool.core.errors import BadInput, Problem, ValidationFailed
 from deploytool.core.helm import Helm
 from deploytool.render.validate import validate
 from deploytool.render.values import Layers
@@ -69,19 +68,29 @@ def manifest_files(rendered: Rendered) -> dict[str, str]:
     return files
 
 
+_OURS = re.compile(r"^(values|[a-z0-9]+-[a-z0-9.-]+)\.yaml$")
+
+
 def write(rendered: Rendered, out_dir: Path) -> list[Path]:
-    """Replace out_dir with exactly the rendered files (atomically: staged, then swapped in)."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    try:
-        for name, content in manifest_files(rendered).items():
-            (staging / name).write_text(content)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return sorted(out_dir.iterdir())
+    """Make out_dir hold exactly the rendered files. It must be empty, missing, or hold only files
+    this command writes: anything else in it is refused (BadInput) rather than deleted."""
+    foreign = sorted(p.name for p in out_dir.iterdir() if not (p.is_file() and _OURS.match(p.name))) \
+        if out_dir.is_dir() else []
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BadInput(f"--out {out_dir} is a file, not a folder")
+    if foreign:
+        raise BadInput(f"--out {out_dir} holds files deploytool did not write ({', '.join(foreign[:5])}); "
+                       "choose an empty or new folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wanted = manifest_files(rendered)
+    for stale in out_dir.glob("*.yaml"):
+        if stale.name not in wanted:
+            stale.unlink()
+    for name, content in wanted.items():
+        tmp = out_dir / f".{name}.tmp"
+        tmp.write_text(content)
+        tmp.replace(out_dir / name)
+    return sorted(out_dir.glob("*.yaml"))
 
 
 def diff(rendered: Rendered, out_dir: Path) -> list[str]:

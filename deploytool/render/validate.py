@@ -13,7 +13,7 @@ from jsonschema import Draft7Validator
 
 from deploytool.core import paths, quantity
 from deploytool.core.errors import Problem
-from deploytool.render.components import active_components
+from deploytool.render.components import active_components, remote_deps
 
 PROD_ENVS = ("prod", "production")
 MINIO_DEFAULT_CREDENTIALS = ("minioadmin", "minioadmin")
@@ -131,12 +131,35 @@ def pdb_allows_disruption(env: str, values: dict[str, Any]) -> Iterator[Problem]
                           "pdb-allows-disruption")
 
 
+def _unpinned(tag: object) -> bool:
+    text = str(tag or "")
+    return text in ("", "latest") or text.endswith("-latest")
+
+
 @rule
 def prod_image_pinned(env: str, values: dict[str, Any]) -> Iterator[Problem]:
-    tag = str((values.get("image") or {}).get("tag", ""))
-    if env in PROD_ENVS and (tag in ("", "latest") or tag.endswith("-latest")):
+    if env not in PROD_ENVS:
+        return
+    tag = (values.get("image") or {}).get("tag", "")
+    if _unpinned(tag):
         yield Problem("image.tag", f"'{tag or '(empty)'}' is not a pinned version; prod must pin the image",
                       "prod-image-pinned")
+    for comp in active_components(values):
+        own = ((values.get(comp.key) or {}).get("image") or {}).get("tag") if comp.milvus else None
+        if own is not None and own != "" and _unpinned(own):
+            yield Problem(f"{comp.key}.image.tag", f"'{own}' is not a pinned version; prod must pin the image",
+                          "prod-image-pinned")
+
+
+@rule
+def no_credentials_in_values(env: str, values: dict[str, Any]) -> Iterator[Problem]:
+    """Values end up in manifests/<env>/values.yaml and in helm's release record: never credentials."""
+    creds = values.get("credentials") or {}
+    for key in ("accessKey", "secretKey"):
+        if creds.get(key) and creds.get(key) != "minioadmin":
+            yield Problem(f"credentials.{key}", "credentials must not be in values (they would be written to "
+                          "manifests and helm's release); use DEPLOYTOOL_S3_ACCESS_KEY/DEPLOYTOOL_S3_SECRET_KEY or "
+                          "--credentials-file", "no-credentials-in-values")
 
 
 @rule
@@ -150,7 +173,7 @@ def prod_no_default_credentials(env: str, values: dict[str, Any]) -> Iterator[Pr
 
 @rule
 def external_dependencies_named(env: str, values: dict[str, Any]) -> Iterator[Problem]:
-    if values.get("mode") != "cluster":
+    if not remote_deps(values):
         return
     etcd, minio = values.get("etcd") or {}, values.get("minio") or {}
     if not etcd.get("enabled") and not etcd.get("externalEndpoints"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from deploytool.cli.main import app
@@ -89,9 +90,54 @@ def test_version_json() -> None:
 
 
 def test_verify_help_names_every_check() -> None:
-    from deploytool.cli.verify import CHECK_NAMES
     from deploytool.deploy.checks.registry import CHECKS
-    from deploytool.deploy.verify import FAIL, PASS, SKIP, WARN
 
-    assert CHECK_NAMES.split(", ") == [name for name, _ in CHECKS]
-    assert (PASS, FAIL, WARN, SKIP) == ("pass", "fail", "warn", "skip")
+    help_text = " ".join(invoke("verify", "--help").output.split())
+    for name, _ in CHECKS:
+        assert name in help_text, name
+
+
+def test_render_never_deletes_foreign_files(tmp_path: Path) -> None:
+    out = tmp_path / "mixed"
+    (out / "sub").mkdir(parents=True)
+    (out / "important.txt").write_text("keep me")
+    result = invoke("render", "--env", "dev", "--out", str(out))
+    assert result.exit_code == 2 and "did not write" in result.output
+    assert (out / "important.txt").read_text() == "keep me" and (out / "sub").is_dir()
+
+
+def test_render_replaces_its_own_files_and_drops_stale_ones(tmp_path: Path) -> None:
+    out = tmp_path / "env"
+    assert invoke("render", "--env", "prod", "--out", str(out)).exit_code == 0
+    assert invoke("render", "--env", "dev", "--out", str(out)).exit_code == 0
+    assert not (out / "deployment-milvus-proxy.yaml").exists(), "prod-only objects are gone"
+    assert (out / "statefulset-milvus-standalone.yaml").exists()
+
+
+@pytest.mark.parametrize("case", sorted((Path(__file__).parent / "values_cases" / "invalid").glob("*.yaml")),
+                         ids=lambda p: p.stem)
+def test_every_invalid_values_file_exits_2_naming_its_fields(case: Path, tmp_path: Path) -> None:
+    import re
+
+    env = re.search(r"^# env: (\S+)", case.read_text(), re.M).group(1)  # type: ignore[union-attr]
+    fields = re.findall(r"^# expect: (\S+) \|", case.read_text(), re.M)
+    out = tmp_path / "out"
+    result = invoke("render", "--env", env, "-f", str(case), "--out", str(out))
+    assert result.exit_code == 2, result.output
+    for field in fields:
+        assert f"  {field}: " in result.output, (field, result.output)
+    assert "Traceback" not in result.output and not out.exists()
+
+
+def test_up_refuses_missing_prod_credentials_before_creating_any_cluster(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from deploytool.core import toolchain
+
+    monkeypatch.setenv("DEPLOYTOOL_HELM", str(toolchain.find("helm")))  # before the cache moves
+    monkeypatch.setenv("DEPLOYTOOL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("DEPLOYTOOL_S3_ACCESS_KEY", raising=False)
+    monkeypatch.delenv("DEPLOYTOOL_S3_SECRET_KEY", raising=False)
+    result = invoke("up", "--env", "prod", "--provider", "local", "--context", "never-made")
+    assert result.exit_code == 2, result.output
+    assert "needs object-storage credentials" in result.output
+    assert not (tmp_path / "cache" / "clusters" / "never-made").exists()
