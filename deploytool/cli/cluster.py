@@ -11,16 +11,17 @@ from deploytool import clusters
 from deploytool.cli.common import Format, OutputOpt, Provider, Verbose, handle_errors
 from deploytool.clusters.base import DEFAULT_NAME
 from deploytool.core import output
+from deploytool.core.errors import BadInput
 
 app = typer.Typer(help="Create, inspect and delete clusters (local = kwok + real control plane + milvus-lite).",
                   no_args_is_help=True)
 
 ClusterProviderOpt = Annotated[Provider, typer.Option(
-    "--provider", help="local (kwok, the default), kind, current (kubeconfig as is), auto (kind where Docker "
-                       "and kind work, else local).")]
+    "--provider", help="auto (the default, as for up/verify: kind where Docker and kind work, else local), "
+                       "local (kwok), kind, current (kubeconfig as is).")]
 NameOpt = Annotated[str | None, typer.Option(
-    "--name", "-n", help=f"Cluster name (default {DEFAULT_NAME}); provider current: a kubeconfig context "
-                         "(default: the current context).")]
+    "--name", "-n", "--context", help=f"Cluster name (default {DEFAULT_NAME}), the same value up/verify take as "
+                                      "--context; provider current: a kubeconfig context (default: the current one).")]
 
 
 def _provider_and_name(provider: Provider, name: str | None) -> tuple[Any, str]:
@@ -33,12 +34,14 @@ def _provider_and_name(provider: Provider, name: str | None) -> tuple[Any, str]:
 @app.command("create")
 @handle_errors
 def create(
-    provider: ClusterProviderOpt = Provider.local,
+    provider: ClusterProviderOpt = Provider.auto,
     name: NameOpt = None,
     nodes: Annotated[int, typer.Option("--nodes", min=1, max=100, help="Simulated nodes.")] = 3,
     node_cpu: Annotated[str, typer.Option("--node-cpu", help="CPU of each node (a quantity: 16, 8500m).")] = "16",
     node_memory: Annotated[str, typer.Option("--node-memory", help="Memory of each node (a quantity).")] = "64Gi",
     retain: Annotated[bool, typer.Option("--retain", help="Keep a partly created cluster when a step fails.")] = False,
+    load_image: Annotated[list[str] | None, typer.Option(
+        "--load-image", help="kind only: a pre-pulled image to load into the nodes (repeatable).")] = None,
     fmt: OutputOpt = Format.text,
     verbose: Verbose = False,
 ) -> None:
@@ -57,8 +60,14 @@ def create(
       deploytool cluster create --name demo --nodes 3 --node-cpu 16 --node-memory 64Gi
 
       deploytool cluster create --name big --nodes 6 --output json
+
+      deploytool cluster create --provider kind --load-image milvusdb/milvus:v2.6.4
     """
     chosen, name = _provider_and_name(provider, name)
+    if load_image:
+        if chosen.name != "kind":
+            raise BadInput(f"--load-image applies to --provider kind only (this is {chosen.name})")
+        chosen.images = list(load_image)
     start = time.monotonic()
     existed = chosen.exists(name) if chosen.name != "current" else True
     ref = chosen.create(name, nodes=nodes, node_cpu=node_cpu, node_memory=node_memory, progress=True, retain=retain)
@@ -75,7 +84,7 @@ def create(
 @app.command("delete")
 @handle_errors
 def delete(
-    provider: ClusterProviderOpt = Provider.local,
+    provider: ClusterProviderOpt = Provider.auto,
     name: NameOpt = None,
     fmt: OutputOpt = Format.text,
     verbose: Verbose = False,
@@ -130,7 +139,7 @@ def _print_status(info: dict[str, Any]) -> None:
 @app.command("status")
 @handle_errors
 def status(
-    provider: ClusterProviderOpt = Provider.local,
+    provider: ClusterProviderOpt = Provider.auto,
     name: NameOpt = None,
     fmt: OutputOpt = Format.text,
     verbose: Verbose = False,

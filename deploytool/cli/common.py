@@ -77,6 +77,8 @@ def handle_errors(fn: F) -> F:
             output.error("interrupted")
             raise typer.Exit(130) from None
         except Exception as exc:  # an unexpected failure: still one line unless -v
+            if as_json:
+                output.emit_json({"ok": False, "error": f"{type(exc).__name__}: {exc}", "kind": "unexpected"})
             output.error(f"{type(exc).__name__}: {exc} (run with -v for the traceback)")
             if verbose:
                 output.info(traceback.format_exc())

@@ -2,7 +2,7 @@
 
 * local   -- kwok: real control plane, simulated nodes, milvus-lite as the engine (clusters/local.py)
 * current -- your kubeconfig context as it is (clusters/current.py)
-* kind    -- Docker + kind (slot registered; the provider is written separately)
+* kind    -- Docker + kind (clusters/kind.py)
 
     from deploytool import clusters
     provider = clusters.get_provider("local")
@@ -16,7 +16,7 @@ import shutil
 import subprocess
 
 from deploytool.clusters.base import DEFAULT_NAME, ClusterProvider, ClusterRef
-from deploytool.core.errors import BadInput, ToolMissing
+from deploytool.core.errors import BadInput
 
 # name -> "module:Class", imported on first use.
 PROVIDERS = {
@@ -51,14 +51,5 @@ def get_provider(name: str) -> ClusterProvider:
     if target is None:
         raise BadInput(f"unknown cluster provider {name!r} (known: {', '.join(PROVIDERS)})")
     module_name, class_name = target.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if name == "kind" and exc.name == module_name:
-            missing = [what for what, ok in (("kind on PATH", shutil.which("kind")), ("a working Docker engine",
-                                                                                      docker_works())) if not ok]
-            why = f"it needs {' and '.join(missing)}" if missing else "its provider module is not installed yet"
-            raise ToolMissing(f"the kind provider is not available here: {why}; use --provider local") from None
-        raise
-    provider: ClusterProvider = getattr(module, class_name)()
+    provider: ClusterProvider = getattr(importlib.import_module(module_name), class_name)()
     return provider

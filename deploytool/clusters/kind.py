@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -138,17 +139,44 @@ class KindProvider(ClusterProvider):
         return "ready"
 
     def delete(self, name: str, progress: bool = True) -> dict[str, Any]:
+        started = time.monotonic()
         existed = shutil.which("kind") is not None and self.exists(name)
         if existed:
             self._kind("delete", "cluster", "--name", name, "--kubeconfig", str(self.kubeconfig(name)))
         shutil.rmtree(self.workdir(name), ignore_errors=True)
-        return {"deleted": existed, "name": name}
+        return {"name": name, "existed": existed, "deleted": existed, "seconds": round(time.monotonic() - started, 2),
+                "leftover_pids": []}
 
     def status(self, name: str) -> dict[str, Any]:
+        """The same shape as the local provider's status (processes aside: Docker runs the nodes)."""
         ok, why = self.available()
         exists = ok and self.exists(name)
-        data: dict[str, Any] = {"provider": "kind", "name": name, "available": ok, "reason": why, "exists": exists}
-        if exists:
-            nodes = self._kind("get", "nodes", "--name", name).split()
-            data.update({"nodes": nodes, "kubeconfig": str(self.kubeconfig(name)), "context": f"kind-{name}"})
-        return data
+        info: dict[str, Any] = {"provider": "kind", "name": name, "available": ok, "reason": why,
+                                "exists": exists, "ok": False}
+        if not exists:
+            return info
+        info.update(kubeconfig=str(self.kubeconfig(name)), context=f"kind-{name}",
+                    containers=self._kind("get", "nodes", "--name", name).split())
+        api: dict[str, Any] = {"reachable": False}
+        nodes: list[dict[str, Any]] = []
+        try:
+            from kubernetes import client
+
+            api_client = self.ref(name).api_client()
+            api["url"] = api_client.configuration.host
+            api["version"] = client.VersionApi(api_client).get_code(_request_timeout=5).git_version
+            api["reachable"] = True
+            for node in client.CoreV1Api(api_client).list_node(_request_timeout=10).items:
+                labels = node.metadata.labels or {}
+                alloc = node.status.allocatable or {}
+                nodes.append({"name": node.metadata.name, "zone": labels.get("topology.kubernetes.io/zone", "-"),
+                              "ready": any(c.type == "Ready" and c.status == "True"
+                                           for c in node.status.conditions or []),
+                              "cpu": alloc.get("cpu"), "memory": alloc.get("memory"),
+                              "taints": [f"{t.key}:{t.effect}" for t in node.spec.taints or []]})
+        except Exception as exc:  # noqa: BLE001 - status reports, it does not fail
+            api["error"] = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        info["api_server"] = api
+        info["nodes"] = {"total": len(nodes), "ready": sum(n["ready"] for n in nodes), "items": nodes}
+        info["ok"] = api["reachable"] and bool(nodes) and all(n["ready"] for n in nodes)
+        return info

@@ -24,7 +24,7 @@ from deploytool.clusters import local_kwok, local_milvus, local_nodes, local_sto
 from deploytool.clusters.base import ClusterProvider, ClusterRef, check_name, wait_for
 from deploytool.clusters.local_layout import Layout, cluster_lock, clusters_root
 from deploytool.core import output, procs, quantity
-from deploytool.core.errors import BadInput, ClusterUnreachable, DeploytoolError
+from deploytool.core.errors import BadInput, ClusterUnreachable, DeploytoolError, ToolMissing
 from deploytool.core.steps import Step, run_steps
 
 AGENT = "agent"
@@ -117,8 +117,10 @@ class LocalProvider(ClusterProvider):
         def tools(_: dict[str, Any]) -> str:
             ctx["bins"] = local_kwok.binaries()
             ctx["milvus"] = local_milvus.milvus_lite_installed()
-            return f"kwokctl {local_kwok.KWOK_VERSION}, kubernetes {local_kwok.KUBE_VERSION}" + (
-                "" if ctx["milvus"] else "; milvus-lite NOT installed (pip install milvus-lite)")
+            if not ctx["milvus"]:
+                raise ToolMissing("milvus-lite is not installed: the local cluster's Milvus engine "
+                                  "(pip install 'deploytool[local]', or make setup)")
+            return f"kwokctl {local_kwok.KWOK_VERSION}, kubernetes {local_kwok.KUBE_VERSION}, milvus-lite"
 
         def control_plane(_: dict[str, Any]) -> str:
             local_kwok.create_cluster(layout, ctx["bins"])
@@ -163,9 +165,6 @@ class LocalProvider(ClusterProvider):
             return f"default StorageClass '{local_storage.STORAGE_CLASS}', provisioner {local_storage.PROVISIONER}"
 
         def milvus(_: dict[str, Any]) -> str:
-            if not ctx["milvus"]:
-                ctx["ports"]["milvus-lite"] = None
-                return "skipped: milvus-lite is not installed"
             ctx["ports"]["milvus-lite"] = port = local_milvus.free_port()
             self._start_milvus(layout, port)
             return f"milvus-lite on 127.0.0.1:{port}"

@@ -28,10 +28,14 @@ def _resources(res: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {part: {k: quantity.parse(v) for k, v in (res.get(part) or {}).items()} for part in ("requests", "limits")}
 
 
-def _workload_drift(obj: dict[str, Any], live: Any, hpa_targets: set[str]) -> list[str]:
+def _workload_drift(obj: dict[str, Any], live: Any, hpa_bounds: dict[str, tuple[int, int]]) -> list[str]:
     name, out = f"{obj['kind']}/{obj['metadata']['name']}", []
-    if obj["metadata"]["name"] not in hpa_targets and live.spec.replicas != obj["spec"].get("replicas", 1):
+    bounds = hpa_bounds.get(obj["metadata"]["name"])
+    if bounds is None and live.spec.replicas != obj["spec"].get("replicas", 1):
         out.append(f"{name}: {live.spec.replicas} replicas, rendered {obj['spec'].get('replicas', 1)}")
+    elif bounds is not None and not bounds[0] <= (live.spec.replicas or 0) <= bounds[1]:
+        # e.g. scaled to 0 by hand, which also switches the HPA off
+        out.append(f"{name}: {live.spec.replicas} replicas, outside its HPA's {bounds[0]}..{bounds[1]}")
     want = {c["name"]: c for c in obj["spec"]["template"]["spec"]["containers"]}
     for c in live.spec.template.spec.containers:
         spec = want.get(c.name)
@@ -51,10 +55,32 @@ def _workload_drift(obj: dict[str, Any], live: Any, hpa_targets: set[str]) -> li
     return out
 
 
+def hpa_targets(objects: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
+    """Deployment name -> (minReplicas, maxReplicas) of the HPA that owns its replica count."""
+    return {o["spec"]["scaleTargetRef"]["name"]: (int(o["spec"]["minReplicas"]), int(o["spec"]["maxReplicas"]))
+            for o in objects if o["kind"] == "HorizontalPodAutoscaler"}
+
+
+def restore_hpa_range(kube: Kube, namespace: str, objects: list[dict[str, Any]]) -> list[str]:
+    """Helm does not own an HPA target's replica count (the chart leaves it out), so a count pushed
+    outside the HPA's range by hand is put back to the nearest bound here."""
+    fixed = []
+    for name, (low, high) in sorted(hpa_targets(objects).items()):
+        try:
+            current = kube.apps.read_namespaced_deployment_scale(name, namespace).spec.replicas or 0
+        except Exception:  # noqa: BLE001 - a missing Deployment is helm's to create
+            continue
+        if not low <= current <= high:
+            target = min(max(current, low), high)
+            kube.apps.patch_namespaced_deployment_scale(name, namespace, {"spec": {"replicas": target}})
+            fixed.append(f"{name} {current}->{target}")
+    return fixed
+
+
 def find_drift(kube: Kube, namespace: str, objects: list[dict[str, Any]]) -> list[str]:
     listers = _listers(kube, namespace)
     live: dict[str, dict[str, Any]] = {}
-    hpa_targets = {o["spec"]["scaleTargetRef"]["name"] for o in objects if o["kind"] == "HorizontalPodAutoscaler"}
+    hpa_bounds = hpa_targets(objects)
     drift = []
     for obj in objects:
         kind, name = obj["kind"], obj["metadata"]["name"]
@@ -66,7 +92,7 @@ def find_drift(kube: Kube, namespace: str, objects: list[dict[str, Any]]) -> lis
         if current is None:
             drift.append(f"{kind}/{name} is missing")
         elif kind in ("Deployment", "StatefulSet"):
-            drift += _workload_drift(obj, current, hpa_targets)
+            drift += _workload_drift(obj, current, hpa_bounds)
         elif kind == "ConfigMap" and (current.data or {}) != (obj.get("data") or {}):
             drift.append(f"ConfigMap/{name}: data differs from the render")
         elif kind == "Service" and (current.spec.selector or {}) != (obj["spec"].get("selector") or {}):

@@ -22,6 +22,7 @@ class NodeRoom:
     mem_free: Decimal
     schedulable: bool = True
     placed: list[str] = field(default_factory=list)
+    taints: list[dict[str, str]] = field(default_factory=list)  # NoSchedule/NoExecute taints: key, value, effect
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class PodDemand:
     memory: Decimal
     anti_affinity_key: str | None  # topologyKey of required anti-affinity, if any
     node_selector: tuple[tuple[str, str], ...] = ()
+    tolerations: tuple[tuple[str, str, str, str], ...] = ()  # (key, operator, value, effect)
 
 
 def _requests(pod_spec: dict[str, Any]) -> tuple[Decimal, Decimal]:
@@ -41,6 +43,17 @@ def _requests(pod_spec: dict[str, Any]) -> tuple[Decimal, Decimal]:
         cpu += quantity.parse(req.get("cpu", 0))
         mem += quantity.parse(req.get("memory", 0))
     return cpu, mem
+
+
+def replicas_of(obj: dict[str, Any], objects: list[dict[str, Any]]) -> int:
+    """A workload's replica count; for an HPA target (no spec.replicas rendered) the HPA's min."""
+    if "replicas" in obj["spec"]:
+        return int(obj["spec"]["replicas"])
+    for hpa in objects:
+        if hpa.get("kind") == "HorizontalPodAutoscaler" and \
+                hpa["spec"]["scaleTargetRef"]["name"] == obj["metadata"]["name"]:
+            return int(hpa["spec"]["minReplicas"])
+    return 1
 
 
 def demands_from_objects(objects: list[dict[str, Any]]) -> list[PodDemand]:
@@ -53,9 +66,11 @@ def demands_from_objects(objects: list[dict[str, Any]]) -> list[PodDemand]:
         terms = (((spec.get("affinity") or {}).get("podAntiAffinity") or {})
                  .get("requiredDuringSchedulingIgnoredDuringExecution") or [])
         component = obj["metadata"].get("labels", {}).get("app.kubernetes.io/component", obj["metadata"]["name"])
-        demands.append(PodDemand(component, int(obj["spec"].get("replicas", 1)), cpu, mem,
+        demands.append(PodDemand(component, replicas_of(obj, objects), cpu, mem,
                                  terms[0]["topologyKey"] if terms else None,
-                                 tuple(sorted((spec.get("nodeSelector") or {}).items()))))
+                                 tuple(sorted((spec.get("nodeSelector") or {}).items())),
+                                 tuple((t.get("key", ""), t.get("operator", "Equal"), t.get("value", ""),
+                                        t.get("effect", "")) for t in spec.get("tolerations") or [])))
     return demands
 
 
@@ -100,9 +115,24 @@ def simulate(demands: list[PodDemand], nodes: list[NodeRoom]) -> Fit:
     return Fit(not problems, problems, {n.name: n.placed for n in nodes}, need_cpu, need_mem, free_cpu, free_mem)
 
 
+def tolerates(demand: PodDemand, taint: dict[str, str]) -> bool:
+    for key, operator, value, effect in demand.tolerations:
+        if effect and effect != taint["effect"]:
+            continue
+        if operator == "Exists" and (not key or key == taint["key"]):
+            return True
+        if operator == "Equal" and key == taint["key"] and value == taint.get("value", ""):
+            return True
+    return False
+
+
 def _why_not(demand: PodDemand, node: NodeRoom, domains_used: dict[str, set[str]]) -> str | None:
     if not node.schedulable:
         return "not schedulable"
+    for taint in node.taints:
+        if not tolerates(demand, taint):
+            value = f"={taint['value']}" if taint.get("value") else ""
+            return f"taint {taint['key']}{value}:{taint['effect']} not tolerated"
     for key, value in demand.node_selector:
         if node.labels.get(key) != value:
             return f"nodeSelector {key}={value} does not match"
@@ -146,6 +176,12 @@ def _surge(value: Any, replicas: int) -> int:
     return int(value or 0)
 
 
+def _unavailable(value: Any, replicas: int) -> int:
+    if isinstance(value, str) and value.endswith("%"):
+        return replicas * int(value[:-1]) // 100  # Kubernetes rounds maxUnavailable down
+    return int(value or 0)
+
+
 def rollout_warnings(objects: list[dict[str, Any]], nodes: list[NodeRoom]) -> list[str]:
     """Deployments whose rolling update cannot progress: required anti-affinity, surge > 0 and
     maxUnavailable 0 need one more topology domain than replicas for the surge pod."""
@@ -157,14 +193,14 @@ def rollout_warnings(objects: list[dict[str, Any]], nodes: list[NodeRoom]) -> li
         terms = (((spec.get("affinity") or {}).get("podAntiAffinity") or {})
                  .get("requiredDuringSchedulingIgnoredDuringExecution") or [])
         rolling = (obj["spec"].get("strategy") or {}).get("rollingUpdate") or {}
-        replicas = int(obj["spec"].get("replicas", 1))
+        replicas = replicas_of(obj, objects)
         if not terms or _surge(rolling.get("maxSurge", "25%"), replicas) == 0:
             continue
-        if _surge(rolling.get("maxUnavailable", "25%"), replicas) > 0:
+        if _unavailable(rolling.get("maxUnavailable", "25%"), replicas) > 0:
             continue
         key = terms[0]["topologyKey"]
         selector = spec.get("nodeSelector") or {}
-        domains = {n.labels.get(key) for n in nodes if n.schedulable and key in n.labels
+        domains = {n.labels.get(key) for n in nodes if n.schedulable and not n.taints and key in n.labels
                    and all(n.labels.get(k) == v for k, v in selector.items())}
         if len(domains) < replicas + 1:
             warnings.append(f"{obj['metadata']['name']}: rolling update needs one more {key} domain than its "

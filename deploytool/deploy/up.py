@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,13 @@ from kubernetes.client.exceptions import ApiException
 
 from deploytool.core import paths, quantity
 from deploytool.core.config import Target
-from deploytool.core.errors import CheckFailed, CommandFailed, PreflightFailed
+from deploytool.core.errors import BadInput, CheckFailed, CommandFailed, PreflightFailed
 from deploytool.core.helm import Helm
 from deploytool.core.kube import Kube, release_selector
 from deploytool.core.steps import Run, Step, run_steps
 from deploytool.deploy import credentials, preflight
 from deploytool.deploy.cluster_select import ClusterChoice, connect, provider_of
-from deploytool.deploy.drift import find_drift
+from deploytool.deploy.drift import find_drift, restore_hpa_range
 from deploytool.deploy.smoke import SmokeResult, run_smoke
 from deploytool.deploy.workloads import wait_available
 from deploytool.render import manifests
@@ -59,11 +60,17 @@ class UpContext:
     smoke: SmokeResult | None = None
     preflight: dict[str, Any] = field(default_factory=dict)
     verify: list[Any] = field(default_factory=list)
+    credentials_rotated: bool = False
 
 
 def _render(ctx: UpContext) -> str:
     ctx.helm = Helm()  # raises ToolMissing before anything else happens
     ctx.rendered = manifests.render(ctx.layers, ctx.target, ctx.helm)
+    # Credentials that must come from the user are checked before any cluster is created.
+    given = credentials.explicit(ctx.target.env, ctx.options.credentials_file)
+    if given is None and credentials.must_come_from_user(ctx.target.env) and (
+            ctx.choice.provider != "current" and not provider_of(ctx.choice).exists(ctx.choice.name)):
+        raise BadInput(credentials.missing_message(ctx.target.env))
     return f"{len(ctx.rendered.objects)} objects"
 
 
@@ -85,9 +92,11 @@ def node_rooms(kube: Kube, namespace: str, release: str) -> list[preflight.NodeR
     for node in kube.core.list_node().items:
         ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
         alloc = node.status.allocatable or {}
+        taints = [{"key": t.key, "value": t.value or "", "effect": t.effect} for t in node.spec.taints or []
+                  if t.effect in ("NoSchedule", "NoExecute")]
         rooms[str(node.metadata.name)] = preflight.NodeRoom(
             str(node.metadata.name), dict(node.metadata.labels or {}), quantity.parse(alloc.get("cpu", "0")),
-            quantity.parse(alloc.get("memory", "0")), ready and not node.spec.unschedulable)
+            quantity.parse(alloc.get("memory", "0")), ready and not node.spec.unschedulable, taints=taints)
     live = "status.phase!=Succeeded,status.phase!=Failed"
     for pod in kube.core.list_pod_for_all_namespaces(field_selector=live).items:
         labels = pod.metadata.labels or {}
@@ -160,7 +169,25 @@ def _secret(ctx: UpContext) -> str:
         return f"{ctx.target.secret_name} unchanged"
     detail = credentials.apply(ctx.kube, ctx.target.namespace, ctx.target.secret_name, ctx.target.release, ctx.creds)
     ctx.changed = ctx.changed or "unchanged" not in detail
+    ctx.credentials_rotated = detail.startswith("updated")
     return detail
+
+
+def _roll_for_credentials(ctx: UpContext) -> str:
+    """Pods read the Secret at start: after a rotation every workload restarts (as kubectl rollout
+    restart does), so none keeps the old pair."""
+    assert ctx.kube
+    stamp = {"spec": {"template": {"metadata": {"annotations": {
+        "deploytool/credentials-rotated-at": datetime.now(UTC).isoformat(timespec="seconds")}}}}}
+    selector = release_selector(ctx.target.release)
+    names = []
+    for dep in ctx.kube.apps.list_namespaced_deployment(ctx.target.namespace, label_selector=selector).items:
+        ctx.kube.apps.patch_namespaced_deployment(dep.metadata.name, ctx.target.namespace, stamp)
+        names.append(dep.metadata.name)
+    for sts in ctx.kube.apps.list_namespaced_stateful_set(ctx.target.namespace, label_selector=selector).items:
+        ctx.kube.apps.patch_namespaced_stateful_set(sts.metadata.name, ctx.target.namespace, stamp)
+        names.append(sts.metadata.name)
+    return f"restarted {len(names)} workloads for the new credentials"
 
 
 def _normalized(text: str) -> list[str]:
@@ -185,6 +212,9 @@ def _helm(ctx: UpContext) -> str:
             reason = f"repair drift: {'; '.join(drift[:3])}" + (f" (+{len(drift) - 3})" if len(drift) > 3 else "")
     elif history:
         reason = f"last revision is {history[-1].get('status')}"
+    if history:  # an HPA target scaled outside its range by hand: helm does not own that count
+        restored = restore_hpa_range(ctx.kube, ctx.target.namespace, ctx.rendered.objects)
+        reason += f"; replicas back in HPA range: {', '.join(restored)}" if restored else ""
     ctx.helm.upgrade_install(ctx.target.release, paths.chart_dir(), ctx.target.namespace, ctx.rendered.values,
                              timeout_s=ctx.options.timeout_s)
     ctx.changed = True
@@ -194,9 +224,11 @@ def _helm(ctx: UpContext) -> str:
 
 
 def _available(ctx: UpContext) -> str:
-    assert ctx.kube
+    assert ctx.kube and ctx.rendered
+    minimums = {h["spec"]["scaleTargetRef"]["name"]: int(h["spec"]["minReplicas"])
+                for h in ctx.rendered.by_kind("HorizontalPodAutoscaler")}
     ready = wait_available(ctx.kube, ctx.target.namespace, release_selector(ctx.target.release),
-                           timeout_s=ctx.options.timeout_s)
+                           timeout_s=ctx.options.timeout_s, minimums=minimums)
     return f"{len(ready)} workloads available"
 
 
@@ -260,6 +292,7 @@ def steps() -> list[Step[UpContext]]:
         Step("namespace", _namespace),
         Step("credentials Secret", _secret),
         Step("helm upgrade --install", _helm),
+        Step("restart for new credentials", _roll_for_credentials, applies=lambda ctx: ctx.credentials_rotated),
         Step("workloads available", _available),
         Step("pymilvus smoke", _smoke, applies=lambda ctx: ctx.options.smoke),
         Step("autoscaler metrics", _hpa_metrics,

@@ -50,15 +50,22 @@ def list_workloads(kube: Kube, namespace: str, selector: str) -> list[WorkloadSt
 
 
 def wait_available(kube: Kube, namespace: str, selector: str, timeout_s: float = 600,
-                   poll_s: float = 2.0) -> list[WorkloadState]:
+                   poll_s: float = 2.0, minimums: dict[str, int] | None = None) -> list[WorkloadState]:
+    """Wait until every workload is settled and holds at least its minimum replicas (an HPA
+    target starts with one replica and reaches minReplicas when the HPA first syncs)."""
+    minimums = minimums or {}
     deadline = time.monotonic() + timeout_s
     while True:
         states = list_workloads(kube, namespace, selector)
-        if states and all(s.settled for s in states):
+        short = [s for s in states if s.desired < minimums.get(s.name, 0)]
+        if states and all(s.settled for s in states) and not short:
             return states
         if time.monotonic() > deadline:
             pending = [f"{s.kind}/{s.name} {s.ready}/{s.desired} ready, {s.updated} updated"
-                       for s in states if not s.settled] or ["no workloads found"]
+                       for s in states if not s.settled]
+            pending += [f"{s.kind}/{s.name} has {s.desired} replicas, its HPA minimum is {minimums[s.name]}"
+                        for s in short]
+            pending = pending or ["no workloads found"]
             raise CheckFailed(f"not available after {timeout_s:.0f}s: " + "; ".join(pending))
         time.sleep(poll_s)
 

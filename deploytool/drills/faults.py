@@ -153,10 +153,11 @@ def _pods_on(kube: Kube, node: str) -> list[Any]:
     return [p for p in pods if not any(o.kind == "DaemonSet" for o in p.metadata.owner_references or [])]
 
 
-def drain(kube: Kube, node: str, bound_s: float) -> DrainResult:
+def drain(kube: Kube, node: str, bound_s: float, force_namespace: str) -> DrainResult:
     """Evict every pod on node with the Eviction API (PDBs respected), retrying refusals; after
-    bound_s, force-delete what is left: pods a PDB still protects, and evicted pods stuck
-    terminating because no kubelet confirms their end."""
+    bound_s, force-delete what is left of the drilled release's namespace only (pods a PDB still
+    protects, evicted pods stuck terminating because no kubelet confirms their end). Other
+    namespaces' pods are evicted like `kubectl drain` does, never force-deleted."""
     result = DrainResult()
     start = time.monotonic()
     while True:
@@ -165,6 +166,8 @@ def drain(kube: Kube, node: str, bound_s: float) -> DrainResult:
             break
         if time.monotonic() - start > bound_s:
             for pod in pods:
+                if pod.metadata.namespace != force_namespace:
+                    continue
                 try:
                     kube.core.delete_namespaced_pod(pod.metadata.name, pod.metadata.namespace, grace_period_seconds=0)
                     result.force_deleted.append(pod.metadata.name)

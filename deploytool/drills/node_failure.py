@@ -111,7 +111,7 @@ class NodeFailureDrill(Drill):
         ctx.phase("node NotReady" if detected else "node still Ready", f"after {time.monotonic() - started:.0f}s")
         faults.cordon(ctx.kube, node, True)
         ctx.phase("drain", f"cordoned {node}; evicting its pods")
-        drained = faults.drain(ctx.kube, node, self.drain_bound_s)
+        drained = faults.drain(ctx.kube, node, self.drain_bound_s, ctx.target.namespace)
         ctx.timings["drain"] = drained.seconds
         ctx.parameters["drain"] = {"evicted": drained.evicted, "blocked_by_pdb": drained.blocked,
                                    "force_deleted": drained.force_deleted}

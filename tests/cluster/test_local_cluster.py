@@ -86,16 +86,19 @@ def test_daemon_start_stop_never_holds_output(tmp_path: Path) -> None:
             f"pid_file={str(pid_file)!r}, log_file={str(log_file)!r}))")
     start = time.monotonic()
     # capture_output: if the daemon inherited our stdout, communicate() would wait for it (60s).
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
-    assert done.returncode == 0, done.stderr
-    assert time.monotonic() - start < 20
-    pid = int(done.stdout.strip())
-    assert procs.is_alive(pid_file)
-    assert os.getpgid(pid) == pid  # its own session / process group
-    wait_until(lambda: "1" in log_file.read_text().splitlines()[-1:], 10, 0.2, "daemon output in its log")
-    assert procs.stop_daemon(pid_file, timeout=5)
-    assert not pid_file.exists()
-    assert not procs.pid_alive(pid)
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        assert time.monotonic() - start < 20
+        pid = int(done.stdout.strip())
+        assert procs.is_alive(pid_file)
+        assert os.getpgid(pid) == pid  # its own session / process group
+        wait_until(lambda: "1" in log_file.read_text().splitlines()[-1:], 10, 0.2, "daemon output in its log")
+        assert procs.stop_daemon(pid_file, timeout=5)
+        assert not pid_file.exists()
+        assert not procs.pid_alive(pid)
+    finally:
+        procs.stop_daemon(pid_file, timeout=5)  # never leave the daemon behind, also when an assert failed
 
 
 # -- the cluster -----------------------------------------------------------------------------------

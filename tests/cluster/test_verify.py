@@ -16,8 +16,6 @@ from deploytool.cli.main import app
 from deploytool.core.config import Target
 from deploytool.core.helm import Helm
 from deploytool.core.kube import Kube
-from deploytool.core.paths import chart_dir
-from deploytool.render.values import Layers
 
 pytestmark = pytest.mark.cluster
 runner = CliRunner()
@@ -56,8 +54,11 @@ def evidence(result: dict) -> str:
 
 
 def repair(prod: dict) -> None:
-    """Back to the rendered state (helm three-way merge) and wait until everything settled."""
-    prod["helm"].upgrade_install("milvus", chart_dir(), NS, Layers(ENV).merged(), timeout_s=300)
+    """Back to the rendered state the way a user would: `up` finds the drift and repairs it."""
+    result = runner.invoke(app, ["up", "--env", ENV, *prod["where"], "--no-smoke", "--no-verify", "--output", "json"])
+    assert result.exit_code == 0, result.output
+    helm_step = next(s for s in json.loads(result.stdout)["steps"] if s["name"] == "helm upgrade --install")
+    assert "repair drift" in helm_step["detail"], helm_step
     wait_until(lambda: verify(prod, "workloads")[0] == 0, 120, "workloads settled after repair")
 
 
@@ -165,6 +166,19 @@ def test_zone_spread_skew_warns_under_schedule_anyway(prod: dict) -> None:
         assert code == 0 and results["zone-spread"]["status"] == "warn"
         assert "proxy over topology.kubernetes.io/zone" in evidence(results["zone-spread"])
         assert "allowed by ScheduleAnyway" in evidence(results["zone-spread"])
+
+
+def test_zone_spread_skew_fails_under_do_not_schedule(prod: dict) -> None:
+    kube = prod["kube"]
+    zone_a = sorted(n.metadata.name for n in kube.core.list_node().items
+                    if (n.metadata.labels or {}).get("topology.kubernetes.io/zone") == "zone-a")[0]
+    with rogue_pod(prod, "querynode", zone_a, "rogue-qn-1"), rogue_pod(prod, "querynode", zone_a, "rogue-qn-2"):
+        result = runner.invoke(app, ["verify", "--env", ENV, *prod["where"], "--check", "zone-spread", "--set",
+                                     "queryNode.topologySpread.whenUnsatisfiable=DoNotSchedule", "--output", "json"])
+        assert result.exit_code == 1, result.output
+        text = evidence(json.loads(result.stdout)["results"][0])
+        assert "querynode over topology.kubernetes.io/zone" in text and "skew" in text
+        assert "allowed by ScheduleAnyway" not in text.split("querynode over")[1].splitlines()[0]
 
 
 def test_hpa_fails_when_deleted_or_changed(prod: dict) -> None:

@@ -85,3 +85,26 @@ def test_metrics_server_manifest_is_complete() -> None:
     assert {"Deployment", "Service", "APIService", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"} <= kinds
     dep = next(d for d in docs if d["kind"] == "Deployment")
     assert "--kubelet-insecure-tls" in dep["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+def test_cluster_cli_with_kind_status_and_delete(standin: Path) -> None:
+    from typer.testing import CliRunner
+
+    from deploytool.cli.main import app
+
+    runner = CliRunner()
+    created = runner.invoke(app, ["cluster", "create", "--provider", "kind", "--name", "cli", "--load-image",
+                                  "milvusdb/milvus:v2.6.4", "--output", "json"])
+    assert created.exit_code == 0, created.output
+    assert ["load", "docker-image", "milvusdb/milvus:v2.6.4", "--name", "cli"] in calls(standin)
+    assert json.loads(created.stdout)["context"] == "kind-cli"
+    status = runner.invoke(app, ["cluster", "status", "--provider", "kind", "--context", "cli", "--output", "json"])
+    data = json.loads(status.stdout)
+    assert data["exists"] is True and data["ok"] is False, "the stand-in has no API server"
+    assert status.exit_code == 1 and data["api_server"]["reachable"] is False
+    text = runner.invoke(app, ["cluster", "status", "--provider", "kind", "--name", "cli"])
+    assert "kind cluster 'cli'" in text.output and "NOT reachable" in text.output
+    deleted = runner.invoke(app, ["cluster", "delete", "--provider", "kind", "--name", "cli"])
+    assert deleted.exit_code == 0 and "deleted kind cluster 'cli'" in deleted.output
+    again = runner.invoke(app, ["cluster", "delete", "--provider", "kind", "--name", "cli"])
+    assert again.exit_code == 0 and "nothing to delete" in again.output

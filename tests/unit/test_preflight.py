@@ -70,3 +70,21 @@ def test_rollout_warning_when_surge_has_no_free_domain(render_env) -> None:
     assert "needs one more kubernetes.io/hostname domain than its 3 replicas" in warnings[0]
     assert rollout_warnings(objects, nodes(4)) == []
     assert rollout_warnings(render_env("staging").objects, nodes(2)) == [], "preferred anti-affinity never stalls"
+
+
+def test_tainted_nodes_hold_only_pods_that_tolerate_them() -> None:
+    from deploytool.deploy.preflight import PodDemand
+
+    room = nodes(2)
+    room[0].taints = [{"key": "node-role.kubernetes.io/control-plane", "value": "", "effect": "NoSchedule"}]
+    plain = PodDemand("proxy", 2, Decimal(1), Decimal(GI), "kubernetes.io/hostname")
+    fit = simulate([plain], room)
+    assert not fit.ok and "taint node-role.kubernetes.io/control-plane:NoSchedule not tolerated" in fit.problems[0]
+    tolerant = PodDemand("proxy", 2, Decimal(1), Decimal(GI), "kubernetes.io/hostname",
+                         tolerations=(("node-role.kubernetes.io/control-plane", "Exists", "", "NoSchedule"),))
+    assert simulate([tolerant], _tainted(nodes(2))).ok
+
+
+def _tainted(room):
+    room[0].taints = [{"key": "node-role.kubernetes.io/control-plane", "value": "", "effect": "NoSchedule"}]
+    return room

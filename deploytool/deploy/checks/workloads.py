@@ -90,7 +90,10 @@ def check_statefulset_identity(ctx: VerifyContext) -> Result:
             bad.append(f"StatefulSet/{name}: unexpected pods {extra}")
         good.append(f"{name}: pods {name}-0..{replicas - 1}, PVCs {', '.join(templates) or 'none'} Bound")
         if ctx.deep and replicas and not bad:
-            good.append(_delete_and_watch_return(ctx, name, f"{name}-{replicas - 1}", templates))
+            try:
+                good.append(_delete_and_watch_return(ctx, name, f"{name}-{replicas - 1}", templates))
+            except AssertionError as exc:
+                bad.append(f"deep: {exc}")
     if bad:
         return Result("statefulset-identity", FAIL, bad, "check the StorageClass / provisioner and the pod events")
     return Result("statefulset-identity", PASS, good or ["no StatefulSets in this env"])
