@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -19,17 +19,17 @@ from deploytool.cli.common import (
     handle_errors,
 )
 from deploytool.core import output
+from deploytool.deploy.verify import FAIL, PASS, SKIP, WARN, Result
 from deploytool.render.values import Layers, env_file
 
 # Kept here (not imported from the registry) so `--help` does not load the kubernetes client;
 # tests/unit/test_cli.py checks it names every registered check.
 CHECK_NAMES = ("workloads, statefulset-identity, anti-affinity, zone-spread, hpa, pdb, service, config-and-secret, "
                "resources, milvus")
-PASS, FAIL, WARN, SKIP = "pass", "fail", "warn", "skip"
 MARKS = {PASS: output.OK, FAIL: output.FAIL, WARN: output.WARN, SKIP: "-"}
 
 
-def print_result(result: Any, verbose: bool) -> None:
+def print_result(result: Result, verbose: bool) -> None:
     cost = f" [{result.api_calls} API calls]" if verbose else ""
     output.status(MARKS[result.status], f"{result.name}: {result.status}{cost}", result.seconds)
     for line in result.evidence:

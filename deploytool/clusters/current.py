@@ -14,6 +14,7 @@ from kubernetes import client, config
 
 from deploytool.clusters.base import ClusterProvider, ClusterRef
 from deploytool.core import output
+from deploytool.core.conditions import is_ready
 from deploytool.core.errors import BadInput, ClusterUnreachable
 
 
@@ -87,8 +88,7 @@ class CurrentProvider(ClusterProvider):
             info["api_server"] = {"reachable": True, "version": self._ping(ref)}
             core = client.CoreV1Api(ref.api_client())
             nodes = core.list_node(_request_timeout=10).items
-            ready = sum(1 for n in nodes for c in (n.status.conditions or [])
-                        if c.type == "Ready" and c.status == "True")
+            ready = sum(1 for n in nodes if is_ready(n))
             info["nodes"] = {"total": len(nodes), "ready": ready}
             info["ok"] = ready > 0
         except ClusterUnreachable as exc:

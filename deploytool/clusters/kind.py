@@ -18,6 +18,7 @@ import yaml
 
 from deploytool.clusters.base import ClusterProvider, ClusterRef, check_name, wait_for
 from deploytool.core import paths
+from deploytool.core.conditions import is_ready
 from deploytool.core.errors import BadInput, CommandFailed, ToolMissing
 from deploytool.core.steps import Step, run_steps
 
@@ -170,8 +171,7 @@ class KindProvider(ClusterProvider):
                 labels = node.metadata.labels or {}
                 alloc = node.status.allocatable or {}
                 nodes.append({"name": node.metadata.name, "zone": labels.get("topology.kubernetes.io/zone", "-"),
-                              "ready": any(c.type == "Ready" and c.status == "True"
-                                           for c in node.status.conditions or []),
+                              "ready": is_ready(node),
                               "cpu": alloc.get("cpu"), "memory": alloc.get("memory"),
                               "taints": [f"{t.key}:{t.effect}" for t in node.spec.taints or []]})
         except Exception as exc:  # noqa: BLE001 - status reports, it does not fail

@@ -24,6 +24,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from deploytool.clusters.local_kwok import NODE_MANAGED_ANNOTATION, NODE_MANAGED_VALUE
+from deploytool.core.conditions import is_ready
 
 ZONES = ("zone-a", "zone-b", "zone-c")
 ZONE_LABEL = "topology.kubernetes.io/zone"
@@ -92,10 +93,7 @@ def create_nodes(core: client.CoreV1Api, count: int, cpu: str, memory: str) -> l
 
 
 def ready(node: Any) -> bool:
-    for condition in node.status.conditions or []:
-        if condition.type == "Ready":
-            return condition.status == "True"
-    return False
+    return is_ready(node)
 
 
 def summary(core: client.CoreV1Api) -> list[dict[str, Any]]:

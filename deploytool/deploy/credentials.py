@@ -77,9 +77,8 @@ def must_come_from_user(env: str) -> bool:
     return env not in GENERATING_ENVS
 
 
-def resolve(env: str, credentials_file: Path | None, existing: bool) -> Credentials | None:
-    """What to put in the Secret; None means: keep the Secret that already exists."""
-    given = explicit(env, credentials_file)
+def resolve(env: str, given: Credentials | None, existing: bool) -> Credentials | None:
+    """What to put in the Secret, from explicit()'s result; None means: keep the existing Secret."""
     if given:
         return given
     if existing:

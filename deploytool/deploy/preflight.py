@@ -170,15 +170,11 @@ def storage_problems(objects: list[dict[str, Any]], classes: list[dict[str, Any]
     return problems
 
 
-def _surge(value: Any, replicas: int) -> int:
+def _pods(value: Any, replicas: int, round_up: bool) -> int:
+    """An int-or-percent rollout bound in pods: Kubernetes rounds maxSurge up, maxUnavailable down."""
     if isinstance(value, str) and value.endswith("%"):
-        return -(-replicas * int(value[:-1]) // 100)  # Kubernetes rounds surge up
-    return int(value or 0)
-
-
-def _unavailable(value: Any, replicas: int) -> int:
-    if isinstance(value, str) and value.endswith("%"):
-        return replicas * int(value[:-1]) // 100  # Kubernetes rounds maxUnavailable down
+        scaled = replicas * int(value[:-1])
+        return -(-scaled // 100) if round_up else scaled // 100
     return int(value or 0)
 
 
@@ -194,9 +190,9 @@ def rollout_warnings(objects: list[dict[str, Any]], nodes: list[NodeRoom]) -> li
                  .get("requiredDuringSchedulingIgnoredDuringExecution") or [])
         rolling = (obj["spec"].get("strategy") or {}).get("rollingUpdate") or {}
         replicas = replicas_of(obj, objects)
-        if not terms or _surge(rolling.get("maxSurge", "25%"), replicas) == 0:
+        if not terms or _pods(rolling.get("maxSurge", "25%"), replicas, round_up=True) == 0:
             continue
-        if _unavailable(rolling.get("maxUnavailable", "25%"), replicas) > 0:
+        if _pods(rolling.get("maxUnavailable", "25%"), replicas, round_up=False) > 0:
             continue
         key = terms[0]["topologyKey"]
         selector = spec.get("nodeSelector") or {}

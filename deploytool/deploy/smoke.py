@@ -9,6 +9,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from deploytool.core.conditions import pod_ready
 from deploytool.core.errors import CheckFailed
 from deploytool.core.kube import Kube, labels
 from deploytool.core.portforward import PodPortForward
@@ -31,8 +32,7 @@ class SmokeResult:
 def ready_pod(kube: Kube, namespace: str, release: str, component: str) -> str:
     selector = labels(**{"app.kubernetes.io/instance": release, "app.kubernetes.io/component": component})
     for pod in kube.core.list_namespaced_pod(namespace, label_selector=selector).items:
-        conditions = {c.type: c.status for c in (pod.status.conditions or [])}
-        if pod.status.phase == "Running" and conditions.get("Ready") == "True" and not pod.metadata.deletion_timestamp:
+        if pod_ready(pod) and not pod.metadata.deletion_timestamp:
             return str(pod.metadata.name)
     raise CheckFailed(f"no ready {component} pod in {namespace} (selector {selector})")
 

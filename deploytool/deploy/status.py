@@ -6,6 +6,7 @@ from typing import Any
 
 from deploytool.core.config import Target
 from deploytool.core.helm import Helm
+from deploytool.core.hpa import current_utilization, target_utilization
 from deploytool.core.kube import Kube, release_selector
 from deploytool.deploy.workloads import list_workloads, pods_by_node
 
@@ -16,13 +17,7 @@ def gather(kube: Kube, helm: Helm, target: Target) -> dict[str, Any]:
     selector = release_selector(target.release)
     hpas = []
     for hpa in kube.autoscaling.list_namespaced_horizontal_pod_autoscaler(target.namespace).items:
-        current_cpu = target_cpu = None
-        for metric in hpa.spec.metrics or []:
-            if metric.type == "Resource" and metric.resource.name == "cpu":
-                target_cpu = metric.resource.target.average_utilization
-        for metric in (hpa.status.current_metrics or []) if hpa.status else []:
-            if metric.type == "Resource" and metric.resource.name == "cpu":
-                current_cpu = metric.resource.current.average_utilization
+        current_cpu, target_cpu = current_utilization(hpa).get("cpu"), target_utilization(hpa).get("cpu")
         hpas.append({"name": hpa.metadata.name, "target": hpa.spec.scale_target_ref.name,
                      "min": hpa.spec.min_replicas, "max": hpa.spec.max_replicas,
                      "current_replicas": hpa.status.current_replicas if hpa.status else None,

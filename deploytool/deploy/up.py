@@ -18,9 +18,11 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from deploytool.core import paths, quantity
+from deploytool.core.conditions import is_ready
 from deploytool.core.config import Target
 from deploytool.core.errors import BadInput, CheckFailed, CommandFailed, PreflightFailed
 from deploytool.core.helm import Helm
+from deploytool.core.hpa import current_utilization
 from deploytool.core.kube import Kube, release_selector
 from deploytool.core.steps import Run, Step, run_steps
 from deploytool.deploy import credentials, preflight
@@ -54,6 +56,7 @@ class UpContext:
     rendered: Rendered | None = None
     kube: Kube | None = None
     helm: Helm | None = None
+    given_creds: credentials.Credentials | None = None  # from --credentials-file or the environment
     creds: credentials.Credentials | None = None
     changed: bool = False
     revision: int | None = None
@@ -67,7 +70,7 @@ def _render(ctx: UpContext) -> str:
     ctx.helm = Helm()  # raises ToolMissing before anything else happens
     ctx.rendered = manifests.render(ctx.layers, ctx.target, ctx.helm)
     # Credentials that must come from the user are checked before any cluster is created.
-    given = credentials.explicit(ctx.target.env, ctx.options.credentials_file)
+    ctx.given_creds = given = credentials.explicit(ctx.target.env, ctx.options.credentials_file)
     if given is None and credentials.must_come_from_user(ctx.target.env) and (
             ctx.choice.provider != "current" and not provider_of(ctx.choice).exists(ctx.choice.name)):
         raise BadInput(credentials.missing_message(ctx.target.env))
@@ -90,7 +93,7 @@ def node_rooms(kube: Kube, namespace: str, release: str) -> list[preflight.NodeR
     """Each node's allocatable minus the requests of pods already on it (our release's excluded)."""
     rooms = {}
     for node in kube.core.list_node().items:
-        ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+        ready = is_ready(node)
         alloc = node.status.allocatable or {}
         taints = [{"key": t.key, "value": t.value or "", "effect": t.effect} for t in node.spec.taints or []
                   if t.effect in ("NoSchedule", "NoExecute")]
@@ -148,7 +151,7 @@ def _credentials(ctx: UpContext) -> str:
     assert ctx.kube
     existing = _namespace_exists(ctx.kube, ctx.target.namespace) and credentials.read_existing(
         ctx.kube, ctx.target.namespace, ctx.target.secret_name) is not None
-    ctx.creds = credentials.resolve(ctx.target.env, ctx.options.credentials_file, existing)
+    ctx.creds = credentials.resolve(ctx.target.env, ctx.given_creds, existing)
     return "existing Secret kept" if ctx.creds is None else f"from {ctx.creds.source}"
 
 
@@ -257,9 +260,7 @@ def _hpa_metrics(ctx: UpContext) -> str:
         missing = []
         for name in names:
             hpa = ctx.kube.autoscaling.read_namespaced_horizontal_pod_autoscaler(name, ctx.target.namespace)
-            if not any(m.type == "Resource" and m.resource and m.resource.current
-                       and m.resource.current.average_utilization is not None
-                       for m in (hpa.status.current_metrics or [])):
+            if not current_utilization(hpa):
                 missing.append(name)
         if not missing:
             return f"{len(names)} HPA(s) report CPU utilization"

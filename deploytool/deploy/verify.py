@@ -12,11 +12,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deploytool.core.config import Target
-from deploytool.core.kube import Kube
 from deploytool.render.manifests import Rendered
+
+if TYPE_CHECKING:  # the kubernetes client loads only when a check runs, not for `verify --help`
+    from deploytool.core.kube import Kube
 
 PASS, FAIL, WARN, SKIP = "pass", "fail", "warn", "skip"
 
@@ -98,11 +100,6 @@ class Snapshot:
                        if (p.metadata.labels or {}).get("app.kubernetes.io/component") == component
                        and (p.metadata.labels or {}).get("app.kubernetes.io/instance") == self.target.release
                        and not p.metadata.deletion_timestamp), key=lambda p: p.metadata.name)
-
-
-def pod_ready(pod: Any) -> bool:
-    return pod.status.phase == "Running" and any(
-        c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
 
 
 def config_checksum(user_yaml: str) -> str:

@@ -21,7 +21,9 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from deploytool.core import quantity
+from deploytool.core.conditions import is_ready
 from deploytool.core.errors import BadInput
+from deploytool.core.hpa import target_utilization
 from deploytool.drills import faults
 from deploytool.drills.checks import expected_hpa_replicas, first_time, series
 from deploytool.drills.model import Assertion
@@ -98,11 +100,10 @@ class AutoscaleDrill(Drill):
         except ApiException:
             raise BadInput(f"component {self.component} of env {ctx.target.env} has no HPA {self.hpa} "
                            f"({self.component}.autoscaling.enabled is false?)") from None
-        targets = [m.resource.target.average_utilization for m in hpa.spec.metrics or []
-                   if m.type == "Resource" and m.resource.name == "cpu"]
-        if not targets:
+        cpu_target = target_utilization(hpa).get("cpu")
+        if cpu_target is None:
             raise BadInput(f"HPA {self.hpa} has no CPU utilization target")
-        self.target = float(targets[0])
+        self.target = float(cpu_target)
         self.min, self.max = hpa.spec.min_replicas or 1, hpa.spec.max_replicas
         dep = ctx.kube.apps.read_namespaced_deployment(hpa.spec.scale_target_ref.name, ctx.target.namespace)
         self.start_replicas = dep.spec.replicas or 0
@@ -112,8 +113,7 @@ class AutoscaleDrill(Drill):
         if self.request_millis <= 0:
             raise BadInput(f"{dep.metadata.name} has no CPU request: utilization is undefined")
         anti = dep.spec.template.spec.affinity.pod_anti_affinity if dep.spec.template.spec.affinity else None
-        nodes = [n for n in ctx.kube.core.list_node().items if not n.spec.unschedulable and any(
-            c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
+        nodes = [n for n in ctx.kube.core.list_node().items if not n.spec.unschedulable and is_ready(n)]
         self.capacity = len(nodes) if anti and anti.required_during_scheduling_ignored_during_execution else self.max
         self.expected_up = expected_hpa_replicas(self.start_replicas, self.usage, self.target, self.min, self.max)
         ctx.parameters.update(component=self.component, hpa=self.hpa, usage_percent=self.usage,

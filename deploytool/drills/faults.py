@@ -24,6 +24,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from deploytool.clusters.local_milvus import USAGE_CPU_ANNOTATION  # read by the provider's ClusterResourceUsage
+from deploytool.core.conditions import is_ready
 from deploytool.core.errors import BadInput, CommandFailed
 from deploytool.core.kube import Kube
 
@@ -97,24 +98,16 @@ def check_node_failure_supported(provider: str) -> None:
                        f"(--provider local or kind), not on provider '{provider}'")
 
 
-def fail_node(kube: Kube, provider: str, node: str) -> str:
+def set_node_failed(kube: Kube, provider: str, node: str, failed: bool) -> str:
+    """Fail a node (failed=True) or bring it back: kwok heartbeats on local, docker stop/start on kind."""
     if provider == "local":
-        from deploytool.clusters.local_nodes import set_node_failed
+        from deploytool.clusters.local_nodes import set_node_failed as set_kwok_node_failed
 
-        set_node_failed(client.CoordinationV1Api(kube.api), node, True)
-        return "kwok stops heartbeating it (its Lease is taken over); pods on it are no longer reported"
-    _docker(["stop", node])
-    return f"docker stop {node}: kubelet and containers stopped"
-
-
-def restore_node(kube: Kube, provider: str, node: str) -> str:
-    if provider == "local":
-        from deploytool.clusters.local_nodes import set_node_failed
-
-        set_node_failed(client.CoordinationV1Api(kube.api), node, False)
-        return "kwok heartbeats it again"
-    _docker(["start", node])
-    return f"docker start {node}"
+        set_kwok_node_failed(client.CoordinationV1Api(kube.api), node, failed)
+        return ("kwok stops heartbeating it (its Lease is taken over); pods on it are no longer reported"
+                if failed else "kwok heartbeats it again")
+    _docker(["stop" if failed else "start", node])
+    return f"docker stop {node}: kubelet and containers stopped" if failed else f"docker start {node}"
 
 
 def _docker(args: list[str]) -> None:
@@ -128,8 +121,7 @@ def cordon(kube: Kube, node: str, unschedulable: bool = True) -> None:
 
 
 def node_ready(kube: Kube, node: str) -> bool:
-    conditions = kube.core.read_node(node).status.conditions or []
-    return any(c.type == "Ready" and c.status == "True" for c in conditions)
+    return is_ready(kube.core.read_node(node))
 
 
 @dataclass

@@ -15,6 +15,7 @@ import time
 import uuid
 from typing import Any
 
+from deploytool.core.conditions import pod_ready
 from deploytool.core.kube import Kube, labels
 from deploytool.core.portforward import PodPortForward
 
@@ -40,8 +41,7 @@ class LoadGenerator:
     def _pods(self) -> list[str]:
         selector = labels(**{"app.kubernetes.io/instance": self.release, "app.kubernetes.io/component": self.component})
         pods = self.kube.core.list_namespaced_pod(self.namespace, label_selector=selector).items
-        return sorted(p.metadata.name for p in pods if p.status.phase == "Running" and not p.metadata.deletion_timestamp
-                      and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or []))
+        return sorted(p.metadata.name for p in pods if pod_ready(p) and not p.metadata.deletion_timestamp)
 
     def _client(self, pod: str) -> Any:
         from pymilvus import MilvusClient

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 
+from deploytool.core.conditions import is_ready
 from deploytool.core.errors import BadInput
 from deploytool.drills import faults
 from deploytool.drills.checks import anti_affinity_assertion, endpoints_assertion, recovery
@@ -33,8 +34,7 @@ COMPONENT = "app.kubernetes.io/component"
 def _ready_nodes(ctx: DrillContext) -> list[str]:
     names = []
     for node in ctx.kube.core.list_node().items:
-        ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
-        if ready and not node.spec.unschedulable:
+        if is_ready(node) and not node.spec.unschedulable:
             names.append(str(node.metadata.name))
     return sorted(names)
 
@@ -101,7 +101,7 @@ class NodeFailureDrill(Drill):
 
     def run(self, ctx: DrillContext) -> None:
         node = self.node
-        self.t_fail = ctx.phase("node failed", f"{node}: {faults.fail_node(ctx.kube, ctx.provider, node)}")
+        self.t_fail = ctx.phase("node failed", f"{node}: {faults.set_node_failed(ctx.kube, ctx.provider, node, True)}")
         self.failed = True
         if ctx.provider == "local" and ctx.probe is not None:
             ctx.probe.sever_node(node)
@@ -132,7 +132,7 @@ class NodeFailureDrill(Drill):
         if not self.failed or self.restored:
             return
         node = self.node
-        detail = faults.restore_node(ctx.kube, ctx.provider, node)
+        detail = faults.set_node_failed(ctx.kube, ctx.provider, node, False)
         if ctx.probe is not None:
             ctx.probe.restore_node(node)
         self.restored = True

@@ -27,6 +27,7 @@ import time
 import uuid
 from typing import Any
 
+from deploytool.core.conditions import pod_ready
 from deploytool.core.errors import CheckFailed
 from deploytool.core.kube import Kube, labels
 from deploytool.core.portforward import PodPortForward
@@ -104,9 +105,7 @@ class Probe:
         now = time.monotonic()
         found = []
         for pod in pods:
-            ready = pod.status.phase == "Running" and any(
-                c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
-            if ready and not pod.metadata.deletion_timestamp and self._avoid.get(pod.metadata.name, 0) < now:
+            if pod_ready(pod) and not pod.metadata.deletion_timestamp and self._avoid.get(pod.metadata.name, 0) < now:
                 found.append((str(pod.metadata.name), str(pod.spec.node_name or "")))
         found.sort(key=lambda p: (p[1] != self.prefer_node, p[0]))
         return found

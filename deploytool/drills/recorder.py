@@ -21,6 +21,8 @@ from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
+from deploytool.core.conditions import is_ready, pod_ready
+from deploytool.core.hpa import current_utilization
 from deploytool.core.kube import Kube, release_selector
 from deploytool.drills.model import (
     EndpointSample,
@@ -74,11 +76,6 @@ def workload_info(obj: Any, kind: str) -> WorkloadInfo:
     component = (obj.metadata.labels or {}).get(COMPONENT_LABEL, obj.metadata.name)
     return WorkloadInfo(component, kind, obj.metadata.name, max_unavailable, max_surge,
                         terms[0].topology_key if terms else None)
-
-
-def _ready(pod: Any) -> bool:
-    return pod.status.phase == "Running" and any(
-        c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
 
 
 def _resource_version(obj: Any) -> str | None:
@@ -235,7 +232,7 @@ class Recorder:
         labels = pod.metadata.labels or {}
         containers = pod.spec.containers or []
         sample = PodSample(self.clock.now(), pod.metadata.name, labels.get(COMPONENT_LABEL, ""),
-                           pod.spec.node_name or "", pod.status.phase or "", _ready(pod),
+                           pod.spec.node_name or "", pod.status.phase or "", pod_ready(pod),
                            pod.metadata.deletion_timestamp is not None, event == "DELETED",
                            image_tag(containers[0].image) if containers else "")
         key = (sample.node, sample.phase, sample.ready, sample.terminating, sample.deleted, sample.tag)
@@ -268,11 +265,8 @@ class Recorder:
     def _on_hpa(self, event: str, hpa: Any) -> None:
         if event == "DELETED" or hpa.status is None:
             return
-        cpu = None
-        for metric in hpa.status.current_metrics or []:
-            if metric.type == "Resource" and metric.resource and metric.resource.name == "cpu":
-                cpu = metric.resource.current.average_utilization
-        values = (hpa.status.current_replicas or 0, hpa.status.desired_replicas or 0, cpu)
+        values = (hpa.status.current_replicas or 0, hpa.status.desired_replicas or 0,
+                  current_utilization(hpa).get("cpu"))
         if not values[1]:
             return  # not computed yet (no metrics): an HPA never wants 0 replicas
         if self._changed(f"hpa/{hpa.metadata.name}", values):
@@ -283,7 +277,7 @@ class Recorder:
             return
         name = node.metadata.name
         self.rec.node_labels[name] = dict(node.metadata.labels or {})
-        ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+        ready = is_ready(node)
         taints = sorted(f"{t.key}:{t.effect}" for t in node.spec.taints or [])
         values = (ready, bool(node.spec.unschedulable), tuple(taints))
         if self._changed(f"node/{name}", values):

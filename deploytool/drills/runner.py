@@ -8,6 +8,7 @@ finally), assertions() turns the recording into verdicts.
 
 from __future__ import annotations
 
+import abc
 import time
 import traceback
 from collections.abc import Callable
@@ -100,22 +101,24 @@ class DrillContext:
         return bool(states) and all(s.settled for s in states)
 
 
-class Drill:
+class Drill(abc.ABC):
     name = ""
     default_max_errors = 0
     probe_prefer_node: str | None = None
 
-    def plan(self, ctx: DrillContext) -> None:
+    def plan(self, ctx: DrillContext) -> None:  # noqa: B027 - optional hook
         """Validate and decide before anything changes (BadInput -> exit 2)."""
 
+    @abc.abstractmethod
     def run(self, ctx: DrillContext) -> None:
-        raise NotImplementedError
+        """Make the change or fault the drill rehearses."""
 
-    def restore(self, ctx: DrillContext) -> None:
+    def restore(self, ctx: DrillContext) -> None:  # noqa: B027 - optional hook
         """Undo whatever run() changed; called in a finally."""
 
+    @abc.abstractmethod
     def assertions(self, ctx: DrillContext) -> list[Assertion]:
-        raise NotImplementedError
+        """The drill's expectations, judged on the recording."""
 
 
 def connect(options: DrillOptions) -> DrillContext:

@@ -91,6 +91,11 @@ def rogue_pod(prod: dict, component: str, node: str, name: str) -> Iterator[str]
                    f"{name} gone")
 
 
+def first_node_in_zone(prod: dict, zone: str) -> str:
+    return sorted(n.metadata.name for n in prod["kube"].core.list_node().items
+                  if (n.metadata.labels or {}).get("topology.kubernetes.io/zone") == zone)[0]
+
+
 def pods_of(prod: dict, component: str) -> list:
     return prod["kube"].core.list_namespaced_pod(
         NS, label_selector=f"app.kubernetes.io/component={component}").items
@@ -158,9 +163,7 @@ def test_required_anti_affinity_broken_by_a_pod_placed_by_hand(prod: dict) -> No
 
 
 def test_zone_spread_skew_warns_under_schedule_anyway(prod: dict) -> None:
-    kube = prod["kube"]
-    zone_a = sorted(n.metadata.name for n in kube.core.list_node().items
-                    if (n.metadata.labels or {}).get("topology.kubernetes.io/zone") == "zone-a")[0]
+    zone_a = first_node_in_zone(prod, "zone-a")
     with rogue_pod(prod, "proxy", zone_a, "rogue-proxy-1"), rogue_pod(prod, "proxy", zone_a, "rogue-proxy-2"):
         code, results = verify(prod, "zone-spread")
         assert code == 0 and results["zone-spread"]["status"] == "warn"
@@ -169,9 +172,7 @@ def test_zone_spread_skew_warns_under_schedule_anyway(prod: dict) -> None:
 
 
 def test_zone_spread_skew_fails_under_do_not_schedule(prod: dict) -> None:
-    kube = prod["kube"]
-    zone_a = sorted(n.metadata.name for n in kube.core.list_node().items
-                    if (n.metadata.labels or {}).get("topology.kubernetes.io/zone") == "zone-a")[0]
+    zone_a = first_node_in_zone(prod, "zone-a")
     with rogue_pod(prod, "querynode", zone_a, "rogue-qn-1"), rogue_pod(prod, "querynode", zone_a, "rogue-qn-2"):
         result = runner.invoke(app, ["verify", "--env", ENV, *prod["where"], "--check", "zone-spread", "--set",
                                      "queryNode.topologySpread.whenUnsatisfiable=DoNotSchedule", "--output", "json"])

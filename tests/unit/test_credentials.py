@@ -10,29 +10,29 @@ from deploytool.deploy import credentials
 
 def test_dev_generates_and_repr_never_shows_values(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(credentials.ENV_ACCESS, raising=False)
-    creds = credentials.resolve("dev", None, existing=False)
+    creds = credentials.resolve("dev", credentials.explicit("dev", None), existing=False)
     assert creds and creds.source == "generated" and len(creds.secret_key) >= 24
     assert creds.secret_key not in repr(creds) and creds.access_key not in repr(creds)
 
 
 def test_existing_secret_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(credentials.ENV_ACCESS, raising=False)
-    assert credentials.resolve("prod", None, existing=True) is None
+    assert credentials.resolve("prod", credentials.explicit("prod", None), existing=True) is None
 
 
 def test_prod_without_credentials_is_bad_input(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(credentials.ENV_ACCESS, raising=False)
     monkeypatch.delenv(credentials.ENV_SECRET, raising=False)
     with pytest.raises(BadInput, match="DEPLOYTOOL_S3_ACCESS_KEY"):
-        credentials.resolve("prod", None, existing=False)
+        credentials.resolve("prod", credentials.explicit("prod", None), existing=False)
 
 
 def test_environment_variables_and_default_refused_in_prod(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(credentials.ENV_ACCESS, "minioadmin")
     monkeypatch.setenv(credentials.ENV_SECRET, "minioadmin")
     with pytest.raises(BadInput, match="minioadmin"):
-        credentials.resolve("prod", None, existing=False)
-    creds = credentials.resolve("staging", None, existing=False)
+        credentials.resolve("prod", credentials.explicit("prod", None), existing=False)
+    creds = credentials.resolve("staging", credentials.explicit("staging", None), existing=False)
     assert creds and creds.source == "environment"
 
 
@@ -40,7 +40,7 @@ def test_environment_variables_and_default_refused_in_prod(monkeypatch: pytest.M
 def test_credentials_file_formats(tmp_path: Path, text: str) -> None:
     path = tmp_path / "creds"
     path.write_text(text)
-    creds = credentials.resolve("prod", path, existing=True)
+    creds = credentials.resolve("prod", credentials.explicit("prod", path), existing=True)
     assert creds and (creds.access_key, creds.secret_key) == ("AK", "SK")
 
 
@@ -48,4 +48,4 @@ def test_incomplete_credentials_file(tmp_path: Path) -> None:
     path = tmp_path / "creds"
     path.write_text("access-key: AK\n")
     with pytest.raises(BadInput, match="needs both"):
-        credentials.resolve("dev", path, existing=False)
+        credentials.resolve("dev", credentials.explicit("dev", path), existing=False)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import re
 
+from deploytool.core.conditions import pod_ready
 from deploytool.deploy.credentials import ACCESS_KEY, SECRET_KEY
-from deploytool.deploy.verify import FAIL, PASS, Result, VerifyContext, config_checksum, pod_ready
+from deploytool.deploy.verify import FAIL, PASS, Result, VerifyContext, config_checksum
 from deploytool.render.components import endpoint_component
 
 CREDENTIAL_KEYS = re.compile(r"(accesskeyid|secretaccesskey|password|secret_key|access_key)\s*:", re.I)

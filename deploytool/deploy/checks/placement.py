@@ -7,7 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 from deploytool.core import quantity
-from deploytool.deploy.verify import FAIL, PASS, WARN, Result, VerifyContext, pod_ready
+from deploytool.core.conditions import pod_ready
+from deploytool.deploy.verify import FAIL, PASS, WARN, Result, VerifyContext
 
 
 def _spec(obj: dict[str, Any]) -> dict[str, Any]:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from deploytool.core.hpa import current_utilization, target_utilization
 from deploytool.deploy.verify import FAIL, PASS, Result, VerifyContext
 
 
-def _target(metrics: list[Any], resource: str, live: bool) -> int | None:
-    """averageUtilization of a Resource metric, from a live HPA (models) or a rendered one (dicts)."""
+def _rendered_target(metrics: list[dict[str, Any]], resource: str) -> int | None:
+    """averageUtilization of a Resource metric in a rendered HPA."""
     for m in metrics or []:
-        if live and m.type == "Resource" and m.resource.name == resource:
-            return m.resource.target.average_utilization
-        if not live and m["type"] == "Resource" and m["resource"]["name"] == resource:
+        if m["type"] == "Resource" and m["resource"]["name"] == resource:
             return m["resource"]["target"]["averageUtilization"]
     return None
 
@@ -26,23 +25,22 @@ def check_hpa(ctx: VerifyContext) -> Result:
         if live is None:
             bad.append(f"HPA {name} missing")
             continue
-        want = (spec["minReplicas"], spec["maxReplicas"], _target(spec["metrics"], "cpu", False),
-                _target(spec["metrics"], "memory", False))
-        have = (live.spec.min_replicas, live.spec.max_replicas, _target(live.spec.metrics, "cpu", True),
-                _target(live.spec.metrics, "memory", True))
+        targets = target_utilization(live)
+        want = (spec["minReplicas"], spec["maxReplicas"], _rendered_target(spec["metrics"], "cpu"),
+                _rendered_target(spec["metrics"], "memory"))
+        have = (live.spec.min_replicas, live.spec.max_replicas, targets.get("cpu"), targets.get("memory"))
         if want != have:
             bad.append(f"HPA {name}: min/max/cpu%/mem% {have}, env says {want}")
         ref = live.spec.scale_target_ref
         if ref.kind != "Deployment" or ref.name not in snap.deployments:
             bad.append(f"HPA {name}: scaleTargetRef {ref.kind}/{ref.name} does not exist")
-        current = [m for m in (live.status.current_metrics or []) if m.type == "Resource"
-                   and m.resource and m.resource.current and m.resource.current.average_utilization is not None]
+        current = current_utilization(live)
         active = {c.type: c for c in (live.status.conditions or [])}.get("ScalingActive")
         if not current:
             reason = f"{active.reason}: {active.message}" if active and active.status != "True" else "no data yet"
             bad.append(f"HPA {name}: no current metrics ({reason[:200]}) — is metrics-server answering?")
         else:
-            usage = ", ".join(f"{m.resource.name} {m.resource.current.average_utilization}%" for m in current)
+            usage = ", ".join(f"{resource} {percent}%" for resource, percent in current.items())
             good.append(f"HPA {name}: {live.status.current_replicas} replicas (min {have[0]}, max {have[1]}), "
                         f"{usage} of target {have[2]}%")
     extra = sorted(set(snap.hpas) - {o["metadata"]["name"] for o in expected})

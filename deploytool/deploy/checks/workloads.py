@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from deploytool.deploy.verify import FAIL, PASS, Result, VerifyContext, pod_ready
+from deploytool.core.conditions import pod_ready
+from deploytool.deploy.verify import FAIL, PASS, Result, VerifyContext
 
 RESTART_LOOP = 3
 
