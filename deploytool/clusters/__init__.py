@@ -1,6 +1,6 @@
 """Cluster providers: where deploytool gets a Kubernetes cluster.
 
-* local   -- kwok: real control plane, simulated nodes, milvus-lite as the engine (clusters/local.py)
+* local   -- kwok: real control plane, simulated nodes, milvus-lite as the engine (clusters/local/provider.py)
 * current -- your kubeconfig context as it is (clusters/current.py)
 * kind    -- Docker + kind (clusters/kind.py)
 

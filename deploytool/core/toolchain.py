@@ -33,6 +33,8 @@ BINARY_GROUP = {
     "kube-controller-manager": "k8s",
     "kube-scheduler": "k8s",
     "kubectl": "k8s",
+    "kubelet": "k8s",
+    "kube-proxy": "k8s",
 }
 STAMP = ".deploytool-built"
 # Bump when the build recipe changes (names, flags), so every cache rebuilds once.

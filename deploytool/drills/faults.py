@@ -5,7 +5,7 @@ local (kwok: simulated nodes and pods)
   config file fixed at cluster creation (the Stage CRD is not enabled), so the drill installs a
   ValidatingAdmissionPolicy (CEL, in the real kube-apiserver) that refuses pods whose image tag
   ends in "-broken": the new ReplicaSet never gets a pod, like a tag that cannot be pulled.
-* node failure -- deploytool.clusters.local_nodes.set_node_failed: kwok stops heartbeating the
+* node failure -- deploytool.clusters.local.nodes.set_node_failed: kwok stops heartbeating the
   node; the real kube-controller-manager marks it NotReady and its pods not Ready.
 * CPU usage -- the kwok ClusterResourceUsage the provider installs reads the pod annotation
   kwok.x-k8s.io/usage-cpu; metrics-server scrapes it; the real HPA controller acts on it.
@@ -23,7 +23,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from deploytool.clusters.local_milvus import USAGE_CPU_ANNOTATION  # read by the provider's ClusterResourceUsage
+from deploytool.clusters.local.milvus import USAGE_CPU_ANNOTATION  # read by the provider's ClusterResourceUsage
 from deploytool.core.conditions import is_ready
 from deploytool.core.errors import BadInput, CommandFailed
 from deploytool.core.kube import Kube
@@ -101,7 +101,7 @@ def check_node_failure_supported(provider: str) -> None:
 def set_node_failed(kube: Kube, provider: str, node: str, failed: bool) -> str:
     """Fail a node (failed=True) or bring it back: kwok heartbeats on local, docker stop/start on kind."""
     if provider == "local":
-        from deploytool.clusters.local_nodes import set_node_failed as set_kwok_node_failed
+        from deploytool.clusters.local.nodes import set_node_failed as set_kwok_node_failed
 
         set_kwok_node_failed(client.CoordinationV1Api(kube.api), node, failed)
         return ("kwok stops heartbeating it (its Lease is taken over); pods on it are no longer reported"

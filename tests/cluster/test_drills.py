@@ -20,7 +20,7 @@ from kubernetes.client.exceptions import ApiException
 from typer.testing import CliRunner
 
 from deploytool.cli.main import app
-from deploytool.clusters import local_nodes
+from deploytool.clusters.local import nodes as local_nodes
 from deploytool.core.helm import Helm
 from deploytool.drills.faults import POLICY, USAGE_CPU_ANNOTATION
 

@@ -21,8 +21,9 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from deploytool.clusters import local_milvus, local_nodes
-from deploytool.clusters.local_layout import Layout
+from deploytool.clusters.local import milvus as local_milvus
+from deploytool.clusters.local import nodes as local_nodes
+from deploytool.clusters.local.layout import Layout
 from deploytool.core import procs
 from deploytool.core.portforward import PodPortForward
 

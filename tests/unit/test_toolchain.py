@@ -16,7 +16,7 @@ def test_every_group_pins_its_upstream() -> None:
         assert group.upstream == upstream
         assert group.version.startswith("v")
     assert toolchain.load_group("k8s").version == "v1.34.4"
-    assert len(toolchain.load_group("k8s").packages) == 4
+    assert len(toolchain.load_group("k8s").packages) == 6  # + kubelet, kube-proxy for real nodes
 
 
 def test_k8s_staging_modules_are_replaced_with_matching_versions() -> None:

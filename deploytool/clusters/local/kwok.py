@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from deploytool.clusters.local_layout import Layout, write_atomic
+from deploytool.clusters.local.layout import Layout, write_atomic
 from deploytool.core import procs, toolchain
 from deploytool.core.errors import CommandFailed
 
@@ -128,7 +128,7 @@ def config_document(layout: Layout, bins: dict[str, Path]) -> dict[str, Any]:
         "enableCRDs": list(ENABLED_CRDS),
         # kwokctl stretches every heartbeat timing 5x by default (lease 200s, node grace period
         # 3m20s); factor 1 keeps Kubernetes' own timings: a node whose Lease is not renewed is
-        # NotReady after 40s (see local_nodes.set_node_failed).
+        # NotReady after 40s (see nodes.set_node_failed).
         "heartbeatFactor": 1,
     }
     for option in BINARIES:
@@ -142,7 +142,7 @@ def config_document(layout: Layout, bins: dict[str, Path]) -> dict[str, Any]:
 
 def write_config(layout: Layout, bins: dict[str, Path]) -> Path:
     write_metrics_manifest(layout)
-    text = "# Written by deploytool (clusters/local_kwok.py) for `kwokctl create cluster`.\n"
+    text = "# Written by deploytool (clusters/local/kwok.py) for `kwokctl create cluster`.\n"
     text += yaml.safe_dump(config_document(layout, bins), sort_keys=False)
     write_atomic(layout.kwokctl_config, text)
     return layout.kwokctl_config
@@ -305,7 +305,7 @@ def leftover_processes(folder: Path) -> list[int]:
         if not argv or needle not in b" ".join(argv):
             continue
         ours = argv[0].startswith(needle) or any(
-            arg in (b"deploytool.clusters.local_agent", b"milvus_lite") for arg in argv[1:3])
+            arg in (b"deploytool.clusters.local.agent", b"milvus_lite") for arg in argv[1:3])
         if ours:
             pids.append(int(entry.name))
     return sorted(pids)

@@ -5,7 +5,7 @@ by `kwokctl create cluster --runtime binary` from our pinned builds), and milvus
 Simulated by kwok: kubelets (node heartbeats, pod status), the container runtime, pod CPU/memory
 usage. See docs/local-cluster.md.
 
-Everything lives in ~/.cache/deploytool/clusters/<name>/ (local_layout.py); several clusters can
+Everything lives in ~/.cache/deploytool/clusters/<name>/ (layout.py); several clusters can
 exist side by side (each gets its own free ports).
 """
 
@@ -20,9 +20,12 @@ from typing import Any
 
 from kubernetes import client
 
-from deploytool.clusters import local_kwok, local_milvus, local_nodes, local_storage
 from deploytool.clusters.base import ClusterProvider, ClusterRef, check_name, wait_for
-from deploytool.clusters.local_layout import Layout, cluster_lock, clusters_root
+from deploytool.clusters.local import kwok as local_kwok
+from deploytool.clusters.local import milvus as local_milvus
+from deploytool.clusters.local import nodes as local_nodes
+from deploytool.clusters.local import storage as local_storage
+from deploytool.clusters.local.layout import Layout, cluster_lock, clusters_root
 from deploytool.core import output, procs, quantity
 from deploytool.core.errors import BadInput, ClusterUnreachable, DeploytoolError, ToolMissing
 from deploytool.core.steps import Step, run_steps
@@ -205,7 +208,7 @@ class LocalProvider(ClusterProvider):
         return target
 
     def _start_agent(self, layout: Layout, health_port: int) -> int:
-        argv = [sys.executable, "-m", "deploytool.clusters.local_agent", "--kubeconfig", str(layout.kubeconfig),
+        argv = [sys.executable, "-m", "deploytool.clusters.local.agent", "--kubeconfig", str(layout.kubeconfig),
                 "--volumes-dir", str(layout.volumes_dir), "--health-port", str(health_port)]
         return procs.start_daemon(argv, pid_file=layout.pid_file(AGENT), log_file=layout.log_file(AGENT))
 

@@ -23,7 +23,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from deploytool.clusters.local_kwok import NODE_MANAGED_ANNOTATION, NODE_MANAGED_VALUE
+from deploytool.clusters.local.kwok import NODE_MANAGED_ANNOTATION, NODE_MANAGED_VALUE
 from deploytool.core.conditions import is_ready
 
 ZONES = ("zone-a", "zone-b", "zone-c")

@@ -1,6 +1,6 @@
 """The local cluster's helper daemon: volume provisioner + the simulated Milvus /healthz endpoint.
 
-    python -m deploytool.clusters.local_agent --kubeconfig K --volumes-dir D --health-port P
+    python -m deploytool.clusters.local.agent --kubeconfig K --volumes-dir D --health-port P
 
 Started (detached, output to <cluster>/logs/agent.log) when the cluster is created, stopped when
 it is deleted. Two watch loops (PVCs to provision, released PVs to delete) and a small HTTP
@@ -23,7 +23,7 @@ from typing import Any
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
-from deploytool.clusters import local_storage
+from deploytool.clusters.local import storage as local_storage
 
 log = logging.getLogger("deploytool.agent")
 
@@ -70,7 +70,7 @@ def _watch_loop(stop: threading.Event, name: str, lister: Callable[..., Any], ha
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="deploytool.clusters.local_agent")
+    parser = argparse.ArgumentParser(prog="deploytool.clusters.local.agent")
     parser.add_argument("--kubeconfig", required=True)
     parser.add_argument("--volumes-dir", required=True)
     parser.add_argument("--health-port", type=int, default=0, help="0: no health endpoint")
