@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from deploytool.cli import cluster, down, drill, render, status, tools, up, validate, verify, version
+from deploytool.cli import cluster, down, drill, render, status, tools, up, upgrade, validate, verify, version
 
 app = typer.Typer(
     name="deploytool",
@@ -15,7 +15,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (render, validate, up, verify, status, down, cluster, drill, version, tools):
+for module in (render, validate, up, upgrade, verify, status, down, cluster, drill, version, tools):
     module.register(app)
 
 
