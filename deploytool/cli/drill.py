@@ -57,22 +57,24 @@ def upgrade(
     fmt: OutputOpt = Format.text,
     verbose: Verbose = False,
 ) -> None:
-    """Upgrade the Milvus image one component at a time; roll back if a step never gets ready.
+    """`deploytool upgrade`'s plan and engine beside the recorder and the probe.
 
-    Order mixcoord, streamingnode, querynode, datanode, proxy, each fully rolled before the next
-    (one helm revision per step), while the probe searches. A step not ready within --timeout
-    rolls the release back (helm rollback) and fails the drill. Asserts: availability never below
-    desired - maxUnavailable, every pod on the new tag, probe errors <= --max-errors.
+    The plan is the command's (a refused plan exits 2, nothing changed). Order mixcoord,
+    streamingnode, querynode, datanode, proxy, each fully rolled before the next (one helm
+    revision per step), while the probe searches. A stalled step (or one not rolled within
+    --timeout) rolls the release back (helm rollback) and fails the drill. Asserts: availability
+    never below desired - maxUnavailable, every pod on the new tag, every canary vector found and
+    no data lost after each step (the ledger), probe errors <= --max-errors.
 
     On the local cluster a tag ending in -broken is refused at admission (simulated bad image).
 
     Examples:
 
-      deploytool drill upgrade --env prod --to v2.6.5
+      deploytool drill upgrade --env prod --to v2.6.23
 
-      deploytool drill upgrade --env prod --to v2.6.5 --order helm --report /tmp/helm-order
+      deploytool drill upgrade --env prod --to v2.6.23 --order helm --report /tmp/helm-order
 
-      deploytool drill upgrade --env prod --to v2.6.5-broken --timeout 60    # rolls back, exit 1
+      deploytool drill upgrade --env prod --to v2.6.24-broken    # rolls back, exit 1
     """
     from deploytool.drills.upgrade import UpgradeDrill
 

@@ -23,6 +23,7 @@ from deploytool.cli.main import app
 from deploytool.clusters.local import nodes as local_nodes
 from deploytool.core.helm import Helm
 from deploytool.drills.faults import POLICY, USAGE_CPU_ANNOTATION
+from deploytool.render.versions import release_of
 
 pytestmark = pytest.mark.cluster
 runner = CliRunner()
@@ -82,6 +83,10 @@ def verdicts(data: dict[str, Any]) -> dict[str, bool]:
     return {a["name"]: a["ok"] for a in data["assertions"]}
 
 
+def seen_ok(data: dict[str, Any], name: str) -> bool:
+    return verdicts(data).get(name) is True
+
+
 def helm_for(cluster: Any) -> Helm:
     return Helm(str(cluster.kubeconfig), cluster.context)
 
@@ -98,7 +103,7 @@ def live_tags(cluster: Any, component: str | None = None) -> set[str]:
 
 def test_unknown_env_and_missing_release_exit_2(local_cluster: Any) -> None:
     where = ("--provider", "local", "--context", local_cluster.name)
-    unknown = cli("drill", "upgrade", "--env", "nope", "--to", "v9", *where)
+    unknown = cli("drill", "upgrade", "--env", "nope", "--to", "v2.6.23", *where)
     assert unknown.exit_code == 2 and "unknown env 'nope'" in unknown.output
     missing = cli("drill", "node-failure", "--env", "staging", *where)
     assert missing.exit_code == 2
@@ -109,45 +114,65 @@ def test_unknown_env_and_missing_release_exit_2(local_cluster: Any) -> None:
 # -- upgrade -----------------------------------------------------------------------------------------
 
 
+def newer_patch(cluster: Any, by: int) -> str:
+    """A 2.6 patch above both the running one and the chart's support floor."""
+    (tag,) = live_tags(cluster)
+    version = release_of(tag)
+    assert version is not None
+    return f"v{version.major}.{version.minor}.{max(version.patch, 22) + by}"
+
+
 def test_upgrade_in_dependency_order(prod4: Any, tmp_path: Path) -> None:
     start = int(helm_for(prod4).history("milvus", NS)[-1]["revision"])
-    result, data = run_drill(prod4, tmp_path, "upgrade", "--to", "v2.6.5", "--timeout", "120")
+    (old,) = live_tags(prod4)
+    new = newer_patch(prod4, 1)
+    result, data = run_drill(prod4, tmp_path, "upgrade", "--to", new, "--timeout", "120")
     assert result.exit_code == 0, result.output
     assert all(verdicts(data).values()), data["assertions"]
     assert data["parameters"]["steps"][:5] == ORDER
     # each component's first new-tag pod appears only after the previous component is fully rolled
     pods = data["recording"]["pod_samples"]
-    first_new = {c: min(p["t"] for p in pods if p["component"] == c and p["tag"] == "v2.6.5") for c in ORDER}
-    last_old = {c: max(p["t"] for p in pods if p["component"] == c and p["tag"] == "v2.6.4") for c in ORDER}
+    first_new = {c: min(p["t"] for p in pods if p["component"] == c and p["tag"] == new) for c in ORDER}
+    last_old = {c: max(p["t"] for p in pods if p["component"] == c and p["tag"] == old) for c in ORDER}
     for earlier, later in zip(ORDER, ORDER[1:], strict=False):
         assert last_old[earlier] < first_new[later], f"{later} started before {earlier} finished"
-    assert live_tags(prod4) == {"v2.6.5"}
+    assert live_tags(prod4) == {new}
     history = helm_for(prod4).history("milvus", NS)
     assert int(history[-1]["revision"]) - start == len(data["parameters"]["steps"]), "one revision per step"
+    ledger = data["parameters"]["ledger"]
+    assert [e["label"] for e in ledger] == ["before"] + [f"after {c}" for c in ORDER]
+    assert all(e["ok"] and e["canary_found"] == e["canary_total"] > 0 for e in ledger), ledger
+    assert seen_ok(data, "every canary vector found after each step") and seen_ok(data, "no data lost")
     assert history[-1]["status"] == "deployed"
 
 
 def test_upgrade_all_at_once_with_helm(prod4: Any, tmp_path: Path) -> None:
-    result, data = run_drill(prod4, tmp_path, "upgrade", "--to", "v2.6.6", "--order", "helm", "--timeout", "120")
+    new = newer_patch(prod4, 1)
+    result, data = run_drill(prod4, tmp_path, "upgrade", "--to", new, "--order", "helm", "--timeout", "120")
     assert result.exit_code == 0, result.output
     assert all(verdicts(data).values()), data["assertions"]
     assert data["parameters"]["steps"] == ["all components at once (helm)"]
-    assert live_tags(prod4) == {"v2.6.6"}
+    assert live_tags(prod4) == {new}
 
 
 def test_broken_upgrade_rolls_back_and_exits_1(prod4: Any, tmp_path: Path) -> None:
     start = int(helm_for(prod4).history("milvus", NS)[-1]["revision"])
-    result, data = run_drill(prod4, tmp_path, "upgrade", "--to", "v2.6.7-broken", "--timeout", "20")
+    (old,) = live_tags(prod4)
+    broken = newer_patch(prod4, 1) + "-broken"
+    result, data = run_drill(prod4, tmp_path, "upgrade", "--to", broken, "--timeout", "60")
     assert result.exit_code == 1, result.output
     seen = verdicts(data)
     assert seen["availability floor"] is True, "the old pods kept serving"
-    assert seen["upgrade to v2.6.7-broken completed"] is False
-    assert seen["rollback restored v2.6.6"] is True
+    assert seen[f"upgrade to {broken} completed"] is False
+    assert seen[f"rollback restored {old}"] is True
     assert seen["probe kept answering"] is True
-    assert [p["name"] for p in data["recording"]["phases"]][-4:-1] == ["target not ready", "rollback", "rolled back"]
+    assert seen["every canary vector found after each step"] is True and seen["no data lost"] is True
+    assert [p["name"] for p in data["recording"]["phases"]][-5:-1] == ["step failed", "rollback", "rolled back",
+                                                                       "ledger after rollback"]
+    assert data["timings"]["stall detected after (cause visible -> decision)"] <= 15
     history = helm_for(prod4).history("milvus", NS)
     assert history[-1]["status"] == "deployed" and f"Rollback to {start}" in history[-1]["description"]
-    assert live_tags(prod4) == {"v2.6.6"}
+    assert live_tags(prod4) == {old}
     policies = client.AdmissionregistrationV1Api(prod4.api).list_validating_admission_policy().items
     assert POLICY not in {p.metadata.name for p in policies}, "the simulated fault was removed"
 

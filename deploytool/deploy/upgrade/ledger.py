@@ -121,14 +121,14 @@ def _count(client: Any, name: str, loaded: bool) -> int:
 def _inventory(client: Any, entry: LedgerEntry) -> None:
     entry.databases = sorted(client.list_databases())
     for database in entry.databases:
-        client.using_database(database)
+        client.use_database(database)
         for name in sorted(client.list_collections()):
             if name.startswith(OWN_PREFIX):
                 continue
             loaded = str(client.get_load_state(name).get("state")).endswith("Loaded")
             entry.collections.append(CollectionState(database, name, _count(client, name, loaded),
                                                      tuple(sorted(client.list_indexes(name))), loaded))
-    client.using_database("default")
+    client.use_database("default")
 
 
 def _check_canary(client: Any, entry: LedgerEntry, vectors: list[dict[str, Any]]) -> None:
