@@ -64,7 +64,7 @@ def test_component_tag_prefers_the_component_override() -> None:
 
 def test_image_tag_parsing() -> None:
     assert image_tag("milvusdb/milvus:v2.6.24") == "v2.6.24"
-    assert image_tag("registry:5000/milvusdb/milvus:v2.6.5-broken") == "v2.6.5-broken"
+    assert image_tag("registry:5000/milvusdb/milvus:v3.0.2-broken") == "v3.0.2-broken"
     assert image_tag("registry:5000/milvus") == "latest"
 
 
