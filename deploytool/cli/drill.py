@@ -48,6 +48,8 @@ def upgrade(
     env: Env,
     to: Annotated[str, typer.Option("--to", help="The Milvus image tag to upgrade to.")],
     order: Annotated[str, typer.Option("--order", help="dependency: mixcoord, streamingnode, querynode, datanode, proxy, one at a time; helm: everything in one helm upgrade.")] = "dependency",  # noqa: E501
+    allow_downgrade: Annotated[bool, typer.Option("--allow-downgrade", help="As for `deploytool upgrade`: allow 3.0 -> 2.6 (to >= 2.6.20).")] = False,  # noqa: E501
+    backup_done: Annotated[bool, typer.Option("--backup-done", help="As for `deploytool upgrade`: etcd and the bucket are backed up (a minor version change needs it).")] = False,  # noqa: E501
     provider: ProviderOpt = Provider.auto,
     context: ContextOpt = None,
     report: ReportOpt = None,
@@ -70,15 +72,16 @@ def upgrade(
 
     Examples:
 
-      deploytool drill upgrade --env prod --to v2.6.23
+      deploytool drill upgrade --env prod --to v3.0.2 --backup-done
 
-      deploytool drill upgrade --env prod --to v2.6.23 --order helm --report /tmp/helm-order
+      deploytool drill upgrade --env prod --to v3.0.2 --backup-done --order helm --report /tmp/helm-order
 
       deploytool drill upgrade --env prod --to v2.6.24-broken    # rolls back, exit 1
     """
     from deploytool.drills.upgrade import UpgradeDrill
 
-    _run(UpgradeDrill(to, order), env, provider, context, report, probe_rate, max_errors, timeout, fmt)
+    _run(UpgradeDrill(to, order, allow_downgrade, backup_done), env, provider, context, report, probe_rate,
+         max_errors, timeout, fmt)
 
 
 @app.command("node-failure")

@@ -44,14 +44,22 @@ def release_of(tag: str) -> MilvusVersion | None:
     return parse_tag(m.group(1) if m else text)
 
 
-# Per supported minor, the lowest supported patch (see docs/milvus-contract.md, "Supported versions").
+# Per supported minor, the lowest supported patch (see docs/milvus-contract.md, "Supported versions"):
+# 2.6.7 added the shallow /livez endpoint the chart's liveness probe uses (milvus#45481) and fixed
+# a standby mixcoord's panic on shutdown (milvus#45898).
 SUPPORTED_FLOORS: dict[tuple[int, int], MilvusVersion] = {
-    (2, 6): MilvusVersion(2, 6, 8),
+    (2, 6): MilvusVersion(2, 6, 7),
     (3, 0): MilvusVersion(3, 0, 0),
 }
 
-# The chart's default Milvus image tag: the newest 2.6 patch confirmed from Milvus's release notes.
-DEFAULT_TAG = "v2.6.22"
+# Per supported minor, the newest patch confirmed from Milvus's sources (docs/milvus-contract.md).
+LATEST_PATCHES: dict[tuple[int, int], MilvusVersion] = {
+    (2, 6): MilvusVersion(2, 6, 24),
+    (3, 0): MilvusVersion(3, 0, 2),
+}
+
+# The chart's default Milvus image tag: the newest confirmed 2.6 patch.
+DEFAULT_TAG = str(LATEST_PATCHES[(2, 6)])
 
 
 def supported_lines() -> str:

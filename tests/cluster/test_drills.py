@@ -23,12 +23,15 @@ from deploytool.cli.main import app
 from deploytool.clusters.local import nodes as local_nodes
 from deploytool.core.helm import Helm
 from deploytool.drills.faults import POLICY, USAGE_CPU_ANNOTATION
-from deploytool.render.versions import release_of
+from deploytool.render.versions import DEFAULT_TAG
 
 pytestmark = pytest.mark.cluster
 runner = CliRunner()
 NS = "milvus-prod"
 ORDER = ["mixcoord", "streamingnode", "querynode", "datanode", "proxy"]
+# prod starts on the chart's default tag; the drills move it to supported tags (versions.py).
+START, UPGRADE_TO, HELM_TO = DEFAULT_TAG, "v3.0.1", "v3.0.2"
+BROKEN = f"{HELM_TO}-broken"
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -103,7 +106,7 @@ def live_tags(cluster: Any, component: str | None = None) -> set[str]:
 
 def test_unknown_env_and_missing_release_exit_2(local_cluster: Any) -> None:
     where = ("--provider", "local", "--context", local_cluster.name)
-    unknown = cli("drill", "upgrade", "--env", "nope", "--to", "v2.6.23", *where)
+    unknown = cli("drill", "upgrade", "--env", "nope", "--to", "v9", *where)
     assert unknown.exit_code == 2 and "unknown env 'nope'" in unknown.output
     missing = cli("drill", "node-failure", "--env", "staging", *where)
     assert missing.exit_code == 2
@@ -114,57 +117,45 @@ def test_unknown_env_and_missing_release_exit_2(local_cluster: Any) -> None:
 # -- upgrade -----------------------------------------------------------------------------------------
 
 
-def newer_patch(cluster: Any, by: int) -> str:
-    """A 2.6 patch above both the running one and the chart's support floor."""
-    (tag,) = live_tags(cluster)
-    version = release_of(tag)
-    assert version is not None
-    return f"v{version.major}.{version.minor}.{max(version.patch, 22) + by}"
-
-
 def test_upgrade_in_dependency_order(prod4: Any, tmp_path: Path) -> None:
     start = int(helm_for(prod4).history("milvus", NS)[-1]["revision"])
-    (old,) = live_tags(prod4)
-    new = newer_patch(prod4, 1)
-    result, data = run_drill(prod4, tmp_path, "upgrade", "--to", new, "--timeout", "120")
+    # 2.6 -> 3.0 is a minor upgrade: the plan's backup gate wants --backup-done
+    result, data = run_drill(prod4, tmp_path, "upgrade", "--to", UPGRADE_TO, "--backup-done", "--timeout", "120")
     assert result.exit_code == 0, result.output
     assert all(verdicts(data).values()), data["assertions"]
     assert data["parameters"]["steps"][:5] == ORDER
     # each component's first new-tag pod appears only after the previous component is fully rolled
     pods = data["recording"]["pod_samples"]
-    first_new = {c: min(p["t"] for p in pods if p["component"] == c and p["tag"] == new) for c in ORDER}
-    last_old = {c: max(p["t"] for p in pods if p["component"] == c and p["tag"] == old) for c in ORDER}
+    first_new = {c: min(p["t"] for p in pods if p["component"] == c and p["tag"] == UPGRADE_TO) for c in ORDER}
+    last_old = {c: max(p["t"] for p in pods if p["component"] == c and p["tag"] == START) for c in ORDER}
     for earlier, later in zip(ORDER, ORDER[1:], strict=False):
         assert last_old[earlier] < first_new[later], f"{later} started before {earlier} finished"
-    assert live_tags(prod4) == {new}
+    assert live_tags(prod4) == {UPGRADE_TO}
     history = helm_for(prod4).history("milvus", NS)
     assert int(history[-1]["revision"]) - start == len(data["parameters"]["steps"]), "one revision per step"
+    assert history[-1]["status"] == "deployed"
     ledger = data["parameters"]["ledger"]
     assert [e["label"] for e in ledger] == ["before"] + [f"after {c}" for c in ORDER]
     assert all(e["ok"] and e["canary_found"] == e["canary_total"] > 0 for e in ledger), ledger
     assert seen_ok(data, "every canary vector found after each step") and seen_ok(data, "no data lost")
-    assert history[-1]["status"] == "deployed"
 
 
 def test_upgrade_all_at_once_with_helm(prod4: Any, tmp_path: Path) -> None:
-    new = newer_patch(prod4, 1)
-    result, data = run_drill(prod4, tmp_path, "upgrade", "--to", new, "--order", "helm", "--timeout", "120")
+    result, data = run_drill(prod4, tmp_path, "upgrade", "--to", HELM_TO, "--order", "helm", "--timeout", "120")
     assert result.exit_code == 0, result.output
     assert all(verdicts(data).values()), data["assertions"]
     assert data["parameters"]["steps"] == ["all components at once (helm)"]
-    assert live_tags(prod4) == {new}
+    assert live_tags(prod4) == {HELM_TO}
 
 
 def test_broken_upgrade_rolls_back_and_exits_1(prod4: Any, tmp_path: Path) -> None:
     start = int(helm_for(prod4).history("milvus", NS)[-1]["revision"])
-    (old,) = live_tags(prod4)
-    broken = newer_patch(prod4, 1) + "-broken"
-    result, data = run_drill(prod4, tmp_path, "upgrade", "--to", broken, "--timeout", "60")
+    result, data = run_drill(prod4, tmp_path, "upgrade", "--to", BROKEN, "--timeout", "60")
     assert result.exit_code == 1, result.output
     seen = verdicts(data)
     assert seen["availability floor"] is True, "the old pods kept serving"
-    assert seen[f"upgrade to {broken} completed"] is False
-    assert seen[f"rollback restored {old}"] is True
+    assert seen[f"upgrade to {BROKEN} completed"] is False
+    assert seen[f"rollback restored {HELM_TO}"] is True
     assert seen["probe kept answering"] is True
     assert seen["every canary vector found after each step"] is True and seen["no data lost"] is True
     assert [p["name"] for p in data["recording"]["phases"]][-5:-1] == ["step failed", "rollback", "rolled back",
@@ -172,7 +163,7 @@ def test_broken_upgrade_rolls_back_and_exits_1(prod4: Any, tmp_path: Path) -> No
     assert data["timings"]["stall detected after (cause visible -> decision)"] <= 15
     history = helm_for(prod4).history("milvus", NS)
     assert history[-1]["status"] == "deployed" and f"Rollback to {start}" in history[-1]["description"]
-    assert live_tags(prod4) == {old}
+    assert live_tags(prod4) == {HELM_TO}
     policies = client.AdmissionregistrationV1Api(prod4.api).list_validating_admission_policy().items
     assert POLICY not in {p.metadata.name for p in policies}, "the simulated fault was removed"
 

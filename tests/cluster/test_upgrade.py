@@ -27,7 +27,7 @@ from deploytool.core.helm import Helm
 from deploytool.core.kube import Kube
 from deploytool.deploy.upgrade.ledger import CANARY, milvus_client
 from deploytool.drills import faults
-from deploytool.render.versions import release_of
+from deploytool.render.versions import DEFAULT_TAG
 
 pytestmark = pytest.mark.cluster
 runner = CliRunner()
@@ -35,6 +35,8 @@ NS = "milvus-prod"
 ORDER = ["mixcoord", "streamingnode", "querynode", "datanode", "proxy"]
 USER_COLLECTION = "user_docs"
 DETECT_BOUND_S = 15.0
+# prod goes up on an older supported 2.6 patch and moves to the chart's newest confirmed one.
+START, TO = "v2.6.20", DEFAULT_TAG
 
 
 def cli(cluster: Any, *args: str) -> Any:
@@ -59,12 +61,6 @@ def live_tags(cluster: Any) -> set[str]:
 def running_tag(cluster: Any) -> str:
     (tag,) = live_tags(cluster)
     return tag
-
-
-def newer_patch(tag: str, by: int = 1) -> str:
-    version = release_of(tag)
-    assert version is not None
-    return f"v{version.major}.{version.minor}.{max(version.patch, 22) + by}"
 
 
 def revision(cluster: Any) -> int:
@@ -102,7 +98,7 @@ def prod(local_cluster: Any) -> Iterator[Any]:
     mp.setenv("DEPLOYTOOL_S3_SECRET_KEY", "upgrade-test-secret")
     added: list[str] = []
     try:
-        up = cli(local_cluster, "up", "--env", "prod", "--no-verify")
+        up = cli(local_cluster, "up", "--env", "prod", "--set", f"image.tag={START}", "--no-verify")
         assert up.exit_code == 0, up.output
         write_user_data(local_cluster)
         yield local_cluster, added
@@ -130,8 +126,9 @@ def add_fourth_node(cluster: Any, added: list[str]) -> None:
 def test_too_small_cluster_is_refused_before_any_change(prod: Any) -> None:
     cluster, _ = prod
     start, tag = revision(cluster), running_tag(cluster)
+    assert tag == START
     began = time.monotonic()
-    result = cli(cluster, "upgrade", "--env", "prod", "--to", newer_patch(tag), "--output", "json")
+    result = cli(cluster, "upgrade", "--env", "prod", "--to", TO, "--output", "json")
     took = time.monotonic() - began
     assert result.exit_code == 2, result.output
     data = json.loads(result.stdout)
@@ -147,8 +144,7 @@ def test_too_small_cluster_is_refused_before_any_change(prod: Any) -> None:
 def test_dry_run_prints_the_plan_and_changes_nothing(prod: Any) -> None:
     cluster, added = prod
     add_fourth_node(cluster, added)
-    start, tag = revision(cluster), running_tag(cluster)
-    to = newer_patch(tag)
+    start, tag, to = revision(cluster), running_tag(cluster), TO
     result = cli(cluster, "upgrade", "--env", "prod", "--to", to, "--dry-run", "--output", "json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -161,8 +157,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(prod: Any) -> None:
 
 def test_upgrade_to_a_newer_patch_keeps_the_ledger(prod: Any) -> None:
     cluster, _ = prod
-    start, tag = revision(cluster), running_tag(cluster)
-    to = newer_patch(tag)
+    start, to = revision(cluster), TO
     result = cli(cluster, "upgrade", "--env", "prod", "--to", to, "--timeout", "240", "--output", "json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -189,7 +184,7 @@ def test_broken_tag_rolls_back_within_the_bound(prod: Any) -> None:
     kube = kube_for(cluster)
     faults.install_broken_image_policy(kube, NS)
     try:
-        to = newer_patch(tag) + faults.BROKEN_SUFFIX
+        to = tag + faults.BROKEN_SUFFIX
         began = time.monotonic()
         result = cli(cluster, "upgrade", "--env", "prod", "--to", to, "--timeout", "120", "--output", "json")
         took = time.monotonic() - began

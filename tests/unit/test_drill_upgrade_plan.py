@@ -14,8 +14,8 @@ ORDER = ["mixcoord", "streamingnode", "querynode", "datanode", "proxy"]
 
 
 def test_image_tag_parsing() -> None:
-    assert image_tag("milvusdb/milvus:v2.6.4") == "v2.6.4"
-    assert image_tag("registry:5000/milvusdb/milvus:v2.6.5-broken") == "v2.6.5-broken"
+    assert image_tag("milvusdb/milvus:v2.6.24") == "v2.6.24"
+    assert image_tag("registry:5000/milvusdb/milvus:v3.0.2-broken") == "v3.0.2-broken"
     assert image_tag("registry:5000/milvus") == "latest"
 
 
@@ -33,7 +33,7 @@ runner = CliRunner()
 
 
 def test_drill_unknown_env_exits_2_before_touching_a_cluster() -> None:
-    for args in (["upgrade", "--to", "v2.6.5"], ["node-failure"], ["autoscale"]):
+    for args in (["upgrade", "--to", "v3.0.2"], ["node-failure"], ["autoscale"]):
         result = runner.invoke(app, ["drill", *args, "--env", "nope", "--provider", "local", "--context", "absent"])
         assert result.exit_code == 2, result.output
         assert "unknown env 'nope'" in result.output

@@ -255,3 +255,15 @@ def test_strategy_and_downtime_per_step(prod_objects: list[dict[str, Any]]) -> N
     assert data["steps"][0] == {"label": "mixcoord", "components": ["mixcoord"], "from": {"mixcoord": "v2.6.22"},
                                 "to": "v2.6.23", "strategy": steps["mixcoord"].strategy,
                                 "downtime": steps["mixcoord"].downtime}
+
+
+def test_mixcoord_strategy_follows_active_standby(prod_objects: list[dict[str, Any]]) -> None:
+    facts = build_facts(prod_objects, Live())
+    rolling = with_strategy(prod_objects, "mixcoord", {"type": "RollingUpdate",
+                                                       "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}})
+    plan = make_plan(Request("prod", "v2.6.23"), facts, TargetFacts(rolling, [], "woodpecker", True))
+    assert plan.steps[0].strategy == "RollingUpdate maxSurge 1, maxUnavailable 0 (active-standby on)"
+    assert plan.steps[0].downtime == "none expected: every new pod is Ready before an old one stops"
+    recreate = with_strategy(prod_objects, "mixcoord", {"type": "Recreate"})
+    plan = make_plan(Request("prod", "v2.6.23"), facts, TargetFacts(recreate, [], "woodpecker", False))
+    assert plan.steps[0].strategy == "Recreate (active-standby off: one active coordinator)"

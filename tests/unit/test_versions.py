@@ -6,6 +6,7 @@ import pytest
 
 from deploytool.render.versions import (
     DEFAULT_TAG,
+    LATEST_PATCHES,
     SUPPORTED_FLOORS,
     MilvusVersion,
     parse_tag,
@@ -53,6 +54,11 @@ def test_default_tag_is_supported() -> None:
 def test_unsupported_tags_say_why(tag: str, fragment: str) -> None:
     problem = support_problem(tag)
     assert problem is not None and fragment in problem and "\n" not in problem
+
+
+def test_latest_patches_are_supported_and_default_is_the_latest_2_6() -> None:
+    assert all(support_problem(str(v)) is None for v in LATEST_PATCHES.values())
+    assert DEFAULT_TAG == "v2.6.24"
 
 
 def test_every_floor_is_supported_and_one_below_is_not() -> None:

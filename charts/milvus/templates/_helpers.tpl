@@ -63,6 +63,30 @@ app.kubernetes.io/version: {{ .version | default .root.Values.image.tag | defaul
 {{- (.spec.image | default dict).tag | default .root.Values.image.tag | default .root.Chart.AppVersion -}}
 {{- end -}}
 
+{{/* "true" when a Milvus tag is a 3.x release (non-root image, uid 999); params: the tag */}}
+{{- define "milvus.isV3" -}}
+{{- if regexMatch "^v3[.]" . }}true{{ end -}}
+{{- end -}}
+
+{{/*
+Pod securityContext of a Milvus pod; params: root, tag. fsGroup for every version (the volumes
+become group-writable for uid 999); the non-root identity only for 3.x images (2.6 runs as root).
+*/}}
+{{- define "milvus.podSecurityContext" -}}
+{{- $sc := deepCopy (.root.Values.podSecurityContext | default dict) -}}
+{{- if include "milvus.isV3" .tag -}}
+{{- $_ := set $sc "runAsUser" 999 -}}
+{{- $_ := set $sc "runAsGroup" 999 -}}
+{{- $_ := set $sc "runAsNonRoot" true -}}
+{{- end -}}
+{{- toYaml $sc -}}
+{{- end -}}
+
+{{/* preStop sleep in seconds for a role (milvus-operator: 30 s on proxy and standalone); empty = none */}}
+{{- define "milvus.preStopSeconds" -}}
+{{- if has . (list "proxy" "standalone") }}30{{ end -}}
+{{- end -}}
+
 {{/* Name of the object-storage credentials Secret. */}}
 {{- define "milvus.credentialsSecretName" -}}
 {{- .Values.credentials.existingSecret | default (printf "%s-credentials" (include "milvus.fullname" .)) -}}
@@ -102,8 +126,6 @@ Milvus workloads for the current mode, as a YAML list:
 - {key: streamingNode, name: streamingnode, kind: Deployment}
 {{- end }}
 {{- end -}}
-
-{{/* Replica count: autoscaling.minReplicas when autoscaling is enabled. */}}
 
 {{/*
 Pod anti-affinity; params: antiAffinity (spec), selector (dict of labels).

@@ -87,6 +87,7 @@ class TargetFacts:
     objects: list[dict[str, Any]]
     problems: list[Problem]
     mq_type: str | None
+    mixcoord_active_standby: bool | None = None  # the chart's mixCoord.activeStandby
 
 
 def image_tag(image: str) -> str:
@@ -162,4 +163,5 @@ def render_target(helm: Helm, target: Target, values: dict[str, Any]) -> TargetF
     if not problems:
         text = helm.template(target.release, paths.chart_dir(), target.namespace, values)
         objects = [doc for doc in yaml.safe_load_all(text) if doc]
-    return TargetFacts(objects, problems, mq_type_of(merged))
+    standby = (merged.get("mixCoord") or {}).get("activeStandby")
+    return TargetFacts(objects, problems, mq_type_of(merged), None if standby is None else bool(standby))

@@ -205,14 +205,6 @@ def budget_problem(component: str, rollout: Rollout, replicas: int, facts: LiveF
 
 # -- the plan ---------------------------------------------------------------------------------------
 
-def _active_standby(values: dict[str, Any]) -> bool | None:
-    mix = values.get("mixCoord") or {}
-    setting = mix.get("activeStandby")
-    if isinstance(setting, dict) and "enabled" in setting:
-        return bool(setting["enabled"])
-    return None
-
-
 def make_plan(request: Request, facts: LiveFacts, target: TargetFacts) -> Plan:
     workloads = {w.component: w for w in facts.workloads if w.component in (*ORDER, "standalone")}
     order = ["standalone"] if "standalone" in workloads else [c for c in ORDER if c in workloads]
@@ -264,7 +256,7 @@ def _step(label: str, components: list[str], workloads: dict[str, WorkloadFact],
         if obj is None:
             continue  # the target failed validation; that problem is already listed
         rollout = rollout_of(obj, replicas)
-        active = _active_standby(facts.values) if component == "mixcoord" else None
+        active = target.mixcoord_active_standby if component == "mixcoord" else None
         strategy, downtime = describe(component, rollout, replicas, active)
         strategies.append(strategy if len(components) == 1 else f"{component}: {strategy}")
         downtimes.append(downtime)
