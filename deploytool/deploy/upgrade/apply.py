@@ -21,7 +21,7 @@ from urllib3.exceptions import HTTPError
 
 from deploytool.core import paths
 from deploytool.core.config import Target
-from deploytool.core.errors import BadInput, CommandFailed
+from deploytool.core.errors import BadInput, CheckFailed, CommandFailed
 from deploytool.core.helm import Helm
 from deploytool.core.kube import Kube, release_selector
 from deploytool.deploy.upgrade.facts import LiveFacts, gather, render_target, workload_fact
@@ -122,7 +122,12 @@ class Upgrade:
         done: set[str] = set()
         if self.ledger is not None:
             self.phase("ledger", "writing the canary")
-            self.ledger.write_canary()
+            try:
+                self.ledger.write_canary()
+            except Exception as exc:  # noqa: BLE001 - any pymilvus/port-forward failure: nothing was changed yet
+                raise CheckFailed(f"the ledger could not write its canary through a ready "
+                                  f"{self.ledger.component} pod ({type(exc).__name__}: {str(exc)[:200]}); "
+                                  "nothing was changed") from exc
             self._ledger_entry("before")
         for step in self.plan.steps:
             done |= set(step.components)
