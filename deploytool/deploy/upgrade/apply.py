@@ -21,7 +21,7 @@ from urllib3.exceptions import HTTPError
 
 from deploytool.core import paths
 from deploytool.core.config import Target
-from deploytool.core.errors import BadInput, CheckFailed, CommandFailed
+from deploytool.core.errors import CheckFailed, CommandFailed
 from deploytool.core.helm import Helm
 from deploytool.core.kube import Kube, release_selector
 from deploytool.deploy.upgrade.facts import LiveFacts, gather, render_target, workload_fact
@@ -224,13 +224,3 @@ def _unique(causes: list[Cause]) -> list[Cause]:
             out.append(cause)
     return out
 
-
-def deployed_revision(helm: Helm, target: Target) -> int:
-    """The release's deployed revision, or BadInput saying how to install it."""
-    history = helm.history(target.release, target.namespace)
-    deployed = [h for h in history if h.get("status") == "deployed"]
-    if not deployed:
-        state = f" (last revision is {history[-1].get('status')})" if history else ""
-        raise BadInput(f"release {target.release} is not installed in {target.namespace}{state}; "
-                       f"run deploytool up --env {target.env}")
-    return int(deployed[-1]["revision"])
