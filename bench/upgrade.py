@@ -43,6 +43,19 @@ def must(code: int, want: int, what: str, data: dict[str, Any]) -> None:
         raise SystemExit(f"{what}: exit {code}, expected {want}: {json.dumps(data)[:2000]}")
 
 
+def settle(kube: Any, what: str, timeout_s: float = 180) -> None:
+    from deploytool.deploy.upgrade.apply import rolled
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        ok, pending = rolled(kube, "milvus-prod", "app.kubernetes.io/instance=milvus")
+        if ok:
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{what}: not settled after {timeout_s:.0f}s: {pending}")
+        time.sleep(2)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=2)
@@ -59,7 +72,7 @@ def main() -> int:
     where = ["--provider", "local", "--context", name]
     provider = LocalProvider()
     ref = provider.create(name, nodes=3, node_cpu="16", node_memory="64Gi", progress=False)
-    rows: list[str] = []
+    rows = Rows()
     try:
         code, data, took = run(["up", "--env", "prod", "--set", f"image.tag={START}", "--no-verify",
                                 "--output", "json", *where], env)
@@ -103,11 +116,18 @@ def main() -> int:
                 kube.core.delete_node(node)
             for pod in kube.core.list_namespaced_pod("milvus-prod", field_selector="spec.nodeName=kwok-node-4").items:
                 kube.core.delete_namespaced_pod(pod.metadata.name, "milvus-prod", grace_period_seconds=0)
-            time.sleep(20)  # the release settles back on 3 nodes (4 is gone)
+            settle(kube, "the release back on 3 nodes")
     finally:
         provider.delete(name, progress=False)
-    print("\n".join(rows))
     return 0
+
+
+class Rows(list[str]):
+    """Printed as they come (a failed run still shows what was measured)."""
+
+    def append(self, row: str) -> None:
+        print(row, flush=True)
+        super().append(row)
 
 
 if __name__ == "__main__":

@@ -43,9 +43,9 @@ def upgrade(
 
     Examples:
 
-      deploytool upgrade --env prod --to v2.6.23 --dry-run
+      deploytool upgrade --env prod --to v2.6.24 --dry-run
 
-      deploytool upgrade --env prod --to v2.6.23 --output json
+      deploytool upgrade --env prod --to v2.6.24 --output json
 
       deploytool upgrade --env prod --to v3.0.2 --backup-done
     """

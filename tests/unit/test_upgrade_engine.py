@@ -154,7 +154,7 @@ def test_upgrade_help_has_examples_and_exit_codes() -> None:
 
     result = CliRunner().invoke(app, ["upgrade", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
-    for text in ("deploytool upgrade --env prod --to v2.6.23 --dry-run", "--allow-downgrade", "--backup-done",
+    for text in ("deploytool upgrade --env prod --to v2.6.24 --dry-run", "--allow-downgrade", "--backup-done",
                  "0 done (or nothing to do), 1 a step failed and was rolled back, 2 refused"):
         assert text in result.output
 
@@ -168,3 +168,29 @@ def test_upgrade_unknown_env_is_bad_input_before_any_cluster() -> None:
                                       "--context", "no-such-cluster"])
     assert result.exit_code == 2 and "unknown env 'nope'" in result.output
     assert "Traceback" not in result.output
+
+
+# -- the rendered target (helm template, no cluster) ------------------------------------------------------
+
+def test_render_target_reads_mq_type_and_active_standby() -> None:
+    from deploytool.core.config import Target
+    from deploytool.core.helm import Helm
+    from deploytool.deploy.upgrade.facts import mq_type_of, render_target
+
+    values = Layers("prod").overrides()
+    values["image"] = {"tag": NEW}
+    target = render_target(Helm(), Target("prod"), values)
+    assert target.problems == [] and target.mq_type == "woodpecker" and target.mixcoord_active_standby is True
+    assert {o["kind"] for o in target.objects} >= {"Deployment", "StatefulSet", "PodDisruptionBudget"}
+    assert mq_type_of({"messageQueue": {"type": "kafka"}}) == "kafka" and mq_type_of({}) is None
+
+
+def test_render_target_refuses_an_unsupported_tag_by_rule() -> None:
+    from deploytool.core.config import Target
+    from deploytool.core.helm import Helm
+    from deploytool.deploy.upgrade.facts import render_target
+
+    values = Layers("prod").overrides()
+    values["image"] = {"tag": "v2.5.16"}
+    target = render_target(Helm(), Target("prod"), values)
+    assert "milvus-version-supported" in {p.rule for p in target.problems} and target.objects == []

@@ -167,7 +167,7 @@ def test_mixed_sources_are_refused(prod_objects: list[dict[str, Any]]) -> None:
 def test_mq_type_change_is_refused(prod_objects: list[dict[str, Any]]) -> None:
     plan = plan_for(prod_objects, "v2.6.22", "v2.6.23", Live(mq_type="pulsar"))
     assert rules(plan) == {"mq-type-unchanged"}
-    assert "from pulsar to woodpecker" in messages(plan)
+    assert "would change from pulsar to woodpecker" in messages(plan)
 
 
 def test_unsettled_release_is_refused(prod_objects: list[dict[str, Any]]) -> None:

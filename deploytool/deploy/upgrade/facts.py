@@ -73,7 +73,7 @@ class LiveFacts:
     namespace: str
     revision: int
     values: dict[str, Any]  # the release's user-supplied values (helm get values)
-    mq_type: str | None  # the release's computed mq.type (helm get values --all)
+    mq_type: str | None  # the release's computed messageQueue.type (helm get values --all)
     workloads: list[WorkloadFact] = field(default_factory=list)
     pods: list[PodFact] = field(default_factory=list)
     nodes: list[NodeFact] = field(default_factory=list)
@@ -151,7 +151,8 @@ def gather(kube: Kube, helm: Helm, target: Target, revision: int) -> LiveFacts:
 
 
 def mq_type_of(values: dict[str, Any]) -> str | None:
-    mq = values.get("mq")
+    """The chart's messageQueue.type (Milvus's mq.type) in these values."""
+    mq = values.get("messageQueue")
     return str(mq["type"]) if isinstance(mq, dict) and mq.get("type") else None
 
 

@@ -228,8 +228,8 @@ def make_plan(request: Request, facts: LiveFacts, target: TargetFacts) -> Plan:
     problems += [Finding(p.rule, f"target values: {p.path}: {p.message}") for p in target.problems]
     if facts.mq_type and target.mq_type and facts.mq_type != target.mq_type:
         problems.append(Finding("mq-type-unchanged", (
-            f"mq.type would change from {facts.mq_type} to {target.mq_type}: the message queue of a release is "
-            "fixed once its coordinators have started; keep mq.type as it is")))
+            f"messageQueue.type (Milvus's mq.type) would change from {facts.mq_type} to {target.mq_type}: the "
+            "message queue of a release is fixed once its coordinators have started; keep it as it is")))
     problems += [Finding("release-settled", f"{w.component}: {w.ready}/{w.replicas} ready, not fully rolled; "
                                             "an upgrade starts from a settled release")
                  for w in workloads.values() if not w.settled]
