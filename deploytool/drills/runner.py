@@ -22,11 +22,11 @@ from urllib3.exceptions import HTTPError
 
 from deploytool.core import output
 from deploytool.core.config import Target
+from deploytool.core.errors import BadInput
 from deploytool.core.helm import Helm
 from deploytool.core.kube import Kube, release_selector
 from deploytool.deploy import cluster_select
 from deploytool.deploy.cluster_select import ClusterChoice
-from deploytool.deploy.release import deployed_revision
 from deploytool.deploy.workloads import WorkloadState, list_workloads
 from deploytool.drills.checks import probe_assertion
 from deploytool.drills.model import Assertion, DrillResult, Phase, Recording
@@ -127,10 +127,15 @@ def connect(options: DrillOptions) -> DrillContext:
     target = Target(options.env)
     ref, kube = cluster_select.connect(options.choice)
     helm = Helm(str(ref.kubeconfig) if ref.kubeconfig else None, ref.context)
-    revision = deployed_revision(helm, target)
+    history = helm.history(target.release, target.namespace)
+    deployed = [h for h in history if h.get("status") == "deployed"]
+    if not deployed:
+        state = f" (last revision is {history[-1].get('status')})" if history else ""
+        raise BadInput(f"release {target.release} is not installed in {target.namespace}{state}; "
+                       f"run deploytool up --env {options.env}")
     values = helm.get_values(target.release, target.namespace)
     return DrillContext(options, target, kube, helm, options.choice.provider, options.choice.describe(), values,
-                        revision)
+                        int(deployed[-1]["revision"]))
 
 
 def execute(drill: Drill, ctx: DrillContext) -> tuple[DrillResult, Path]:

@@ -17,7 +17,7 @@ import yaml
 from deploytool.core import paths, quantity
 from deploytool.core.conditions import is_ready
 from deploytool.core.config import Target
-from deploytool.core.errors import Problem
+from deploytool.core.errors import BadInput, Problem
 from deploytool.core.helm import Helm
 from deploytool.core.kube import Kube, release_selector
 from deploytool.render.validate import validate
@@ -166,3 +166,14 @@ def render_target(helm: Helm, target: Target, values: dict[str, Any]) -> TargetF
         objects = [doc for doc in yaml.safe_load_all(text) if doc]
     standby = (merged.get("mixCoord") or {}).get("activeStandby")
     return TargetFacts(objects, problems, mq_type_of(merged), None if standby is None else bool(standby))
+
+
+def deployed_revision(helm: Helm, target: Target) -> int:
+    """The release's deployed revision, or BadInput (exit 2) saying how to install it."""
+    history = helm.history(target.release, target.namespace)
+    deployed = [h for h in history if h.get("status") == "deployed"]
+    if not deployed:
+        state = f" (last revision is {history[-1].get('status')})" if history else ""
+        raise BadInput(f"release {target.release} is not installed in {target.namespace}{state}; "
+                       f"run deploytool up --env {target.env}")
+    return int(deployed[-1]["revision"])
