@@ -85,9 +85,11 @@ def upgrade(
             output.info(f"  {name}" + (f" — {detail}" if detail else ""))
 
     ledger = Ledger(kube, target.namespace, target.release, endpoint_component(facts.values))
-    result = Upgrade(kube, helm, target, plan, facts.values, revision, ApplyOptions(timeout_s=timeout), phase,
-                     ledger).run()
-    report["cleanup"] = ledger.drop_canary()
+    try:
+        result = Upgrade(kube, helm, target, plan, facts.values, revision, ApplyOptions(timeout_s=timeout), phase,
+                         ledger).run()
+    finally:
+        report["cleanup"] = ledger.drop_canary()
     report["result"] = result.as_dict()
     report["ledger"] = report["result"].pop("ledger")
     if result.ok:

@@ -128,7 +128,11 @@ class Upgrade:
                 raise CheckFailed(f"the ledger could not write its canary through a ready "
                                   f"{self.ledger.component} pod ({type(exc).__name__}: {str(exc)[:200]}); "
                                   "nothing was changed") from exc
-            self._ledger_entry("before")
+            before = self._ledger_entry("before")
+            if not before.ok:
+                raise CheckFailed("the ledger's first entry is incomplete ("
+                                  + "; ".join(before.problems or [before.error or "canary vectors missing"])
+                                  + "); nothing was changed")
         for step in self.plan.steps:
             done |= set(step.components)
             values = step_values(self.start_values, self.plan.request.to, components, done, self.plan.from_tags)
