@@ -55,7 +55,7 @@ def build_facts(objects: list[dict[str, Any]], live: Live) -> LiveFacts:
     for demand in preflight.demands_from_objects(objects):
         kind = next(o["kind"] for o in objects if o["kind"] in ("Deployment", "StatefulSet")
                     and o["metadata"]["labels"]["app.kubernetes.io/component"] == demand.component)
-        milvus = demand.component in ORDER
+        milvus = demand.component in (*ORDER, "standalone")
         tag = live.tags.get(demand.component, live.tag) if milvus else "3.5"
         ready = demand.replicas - (1 if live.unsettled == demand.component else 0)
         facts.workloads.append(WorkloadFact(kind, f"milvus-{demand.component}", demand.component, demand.replicas,
@@ -267,3 +267,14 @@ def test_mixcoord_strategy_follows_active_standby(prod_objects: list[dict[str, A
     recreate = with_strategy(prod_objects, "mixcoord", {"type": "Recreate"})
     plan = make_plan(Request("prod", "v2.6.23"), facts, TargetFacts(recreate, [], "woodpecker", False))
     assert plan.steps[0].strategy == "Recreate (active-standby off: one active coordinator)"
+
+
+def test_standalone_is_one_step() -> None:
+    objects = manifests.render(Layers("dev")).objects
+    plan = make_plan(Request("dev", "v2.6.24"), build_facts(objects, Live(tag="v2.6.22", nodes=1)),
+                     TargetFacts(objects, [], "woodpecker"))
+    assert plan.allowed, messages(plan)
+    (step,) = plan.steps
+    assert step.components == ["standalone"] and step.from_tags == {"standalone": "v2.6.22"}
+    assert step.strategy == "RollingUpdate (StatefulSet, one pod at a time)"
+    assert step.downtime == "standalone unavailable while each pod is replaced"
