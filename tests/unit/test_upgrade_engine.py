@@ -194,3 +194,61 @@ def test_render_target_refuses_an_unsupported_tag_by_rule() -> None:
     values["image"] = {"tag": "v2.5.16"}
     target = render_target(Helm(), Target("prod"), values)
     assert "milvus-version-supported" in {p.rule for p in target.problems} and target.objects == []
+
+
+# -- reading pod and workload state from client models --------------------------------------------------
+
+def _pod_model(**status: Any) -> Any:
+    from kubernetes import client as k
+
+    return k.V1Pod(
+        metadata=k.V1ObjectMeta(name="milvus-querynode-x", labels={"app.kubernetes.io/component": "querynode"}),
+        spec=k.V1PodSpec(containers=[k.V1Container(
+            name="querynode", image=f"milvusdb/milvus:{NEW}",
+            readiness_probe=k.V1Probe(initial_delay_seconds=10, period_seconds=5, failure_threshold=4))]),
+        status=k.V1PodStatus(**status))
+
+
+def test_pod_state_reads_waiting_unschedulable_and_readiness() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from kubernetes import client as k
+
+    from deploytool.deploy.upgrade.stall import pod_state
+
+    now = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    pending = _pod_model(phase="Pending", conditions=[k.V1PodCondition(
+        type="PodScheduled", status="False", reason="Unschedulable", message="0/3 nodes are available")])
+    state = pod_state(pending, now)
+    assert state.unschedulable == "0/3 nodes are available" and state.tag == NEW and state.component == "querynode"
+    pulling = _pod_model(phase="Pending", container_statuses=[k.V1ContainerStatus(
+        name="querynode", image="x", image_id="", ready=False, restart_count=0,
+        state=k.V1ContainerState(waiting=k.V1ContainerStateWaiting(reason="ImagePullBackOff", message="nope")))])
+    assert pod_state(pulling, now).waiting == (("ImagePullBackOff", "nope"),)
+    unready = _pod_model(phase="Running", start_time=now - timedelta(seconds=90), conditions=[k.V1PodCondition(
+        type="Ready", status="False", last_transition_time=now - timedelta(seconds=40))],
+        container_statuses=[k.V1ContainerStatus(name="querynode", image="x", image_id="", ready=False,
+                                                restart_count=0, state=k.V1ContainerState(
+                                                    running=k.V1ContainerStateRunning(started_at=now)))])
+    state = pod_state(unready, now)
+    assert state.started and not state.ready and state.not_ready_s == 40 and state.readiness_window_s == 30
+    (cause,) = diagnose([state], [], ["querynode"], NEW)
+    assert cause.reason == "ReadinessFailing"
+
+
+def test_workload_fact_counts_a_surplus_pod_as_not_rolled() -> None:
+    from kubernetes import client as k
+
+    from deploytool.deploy.upgrade.facts import workload_fact
+
+    def deployment(replicas: int, **status: int) -> Any:
+        return k.V1Deployment(
+            metadata=k.V1ObjectMeta(name="milvus-proxy", generation=3, labels={"app.kubernetes.io/component": "proxy"}),
+            spec=k.V1DeploymentSpec(replicas=3, selector=k.V1LabelSelector(), template=k.V1PodTemplateSpec(
+                spec=k.V1PodSpec(containers=[k.V1Container(name="proxy", image=f"milvusdb/milvus:{NEW}")]))),
+            status=k.V1DeploymentStatus(observed_generation=3, replicas=replicas, **status))
+
+    rolled = workload_fact(deployment(3, updated_replicas=3, ready_replicas=3, available_replicas=3), "Deployment")
+    assert rolled.settled and rolled.tag == NEW and rolled.component == "proxy"
+    surplus = workload_fact(deployment(4, updated_replicas=3, ready_replicas=3, available_replicas=3), "Deployment")
+    assert not surplus.settled, "an old pod still running beside three new ones"
