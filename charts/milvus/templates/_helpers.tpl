@@ -190,6 +190,15 @@ configmap.yaml; renders nothing or fails the render.
 {{- if and (eq $v.messageQueue.type "pulsar") (not $v.messageQueue.pulsar.host) -}}
   {{- fail "messageQueue.pulsar.host is required when messageQueue.type is pulsar" -}}
 {{- end -}}
+{{- /* mq.type is immutable once Milvus's coordinators have started: compare with the live release (lookup is
+empty under `helm template`, so this guards installs and upgrades against a cluster). */ -}}
+{{- $live := lookup "v1" "ConfigMap" .Release.Namespace (printf "%s-config" (include "milvus.fullname" .)) -}}
+{{- with (and $live $live.data (get $live.data "user.yaml")) -}}
+  {{- $was := dig "mq" "type" "" (fromYaml .) -}}
+  {{- if and $was (ne $was $v.messageQueue.type) -}}
+    {{- fail (printf "messageQueue.type %s: this release runs mq.type %s, which Milvus does not allow to change once its coordinators have started; keep %s or migrate with Milvus's MQ switch procedure" $v.messageQueue.type $was $was) -}}
+  {{- end -}}
+{{- end -}}
 {{- if and $v.credentials.create $v.credentials.existingSecret -}}
   {{- fail "credentials.create and credentials.existingSecret are mutually exclusive" -}}
 {{- end -}}
