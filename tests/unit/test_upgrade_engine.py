@@ -252,3 +252,19 @@ def test_workload_fact_counts_a_surplus_pod_as_not_rolled() -> None:
     assert rolled.settled and rolled.tag == NEW and rolled.component == "proxy"
     surplus = workload_fact(deployment(4, updated_replicas=3, ready_replicas=3, available_replicas=3), "Deployment")
     assert not surplus.settled, "an old pod still running beside three new ones"
+
+
+@pytest.mark.parametrize("to", ["v2.6.24", "v3.0.2"])
+def test_each_step_restarts_only_its_components(to: str) -> None:
+    """A step changes no other pod template (a 3.0 target's settings follow each component's own tag)."""
+    start = Layers("prod", sets=["image.tag=v2.6.20"]).overrides()
+
+    def templates(values: dict[str, Any]) -> dict[str, Any]:
+        return {o["metadata"]["labels"]["app.kubernetes.io/component"]: o["spec"]["template"]
+                for o in manifests.render(Layers("prod", overlay=values)).objects
+                if o["kind"] in ("Deployment", "StatefulSet")}
+
+    before = templates(start)
+    for i in range(len(ORDER)):
+        after = templates(step_values(start, to, list(ORDER), set(ORDER[: i + 1])))
+        assert {c for c in before if before[c] != after[c]} == set(ORDER[: i + 1]), f"step {i + 1}"
