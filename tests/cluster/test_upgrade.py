@@ -205,3 +205,38 @@ def test_broken_tag_rolls_back_within_the_bound(prod: Any) -> None:
     assert data["ledger"][-1]["label"] == "after rollback"
     policies = client.AdmissionregistrationV1Api(cluster.api).list_validating_admission_policy().items
     assert faults.POLICY not in {p.metadata.name for p in policies}
+
+
+def test_patch_downgrade_goes_in_reverse_order(prod: Any) -> None:
+    cluster, _ = prod
+    assert running_tag(cluster) == TO
+    result = cli(cluster, "upgrade", "--env", "prod", "--to", START, "--timeout", "240", "--output", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["direction"] == "downgrade"
+    assert [s["label"] for s in data["result"]["steps"]] == list(reversed(ORDER))
+    assert all(e["ok"] for e in data["ledger"]) and live_tags(cluster) == {START}
+
+
+def test_standalone_upgrade_keeps_the_ledger(local_cluster: Any) -> None:
+    """dev: one standalone StatefulSet, upgraded in one step; the ledger reads Milvus through it."""
+    env = {"DEPLOYTOOL_S3_ACCESS_KEY": "dev-a", "DEPLOYTOOL_S3_SECRET_KEY": "dev-s"}
+    mp = pytest.MonkeyPatch()
+    for key, value in env.items():
+        mp.setenv(key, value)
+    try:
+        up = cli(local_cluster, "up", "--env", "dev", "--set", f"image.tag={START}", "--no-verify", "--no-smoke")
+        assert up.exit_code == 0, up.output
+        result = cli(local_cluster, "upgrade", "--env", "dev", "--to", TO, "--timeout", "240", "--output", "json")
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.stdout)
+        assert [s["components"] for s in data["steps"]] == [["standalone"]]
+        assert [e["label"] for e in data["ledger"]] == ["before", "after standalone"]
+        assert all(e["ok"] and e["canary_found"] == 256 for e in data["ledger"]), data["ledger"]
+        pods = local_cluster.core.list_namespaced_pod("milvus-dev", label_selector="app.kubernetes.io/component="
+                                                      "standalone").items
+        assert {p.spec.containers[0].image.rsplit(":", 1)[1] for p in pods} == {TO}
+    finally:
+        down = cli(local_cluster, "down", "--env", "dev", "--delete-data")
+        mp.undo()
+        assert down.exit_code == 0, down.output
