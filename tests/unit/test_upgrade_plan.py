@@ -278,3 +278,13 @@ def test_standalone_is_one_step() -> None:
     assert step.components == ["standalone"] and step.from_tags == {"standalone": "v2.6.22"}
     assert step.strategy == "RollingUpdate (StatefulSet, one pod at a time)"
     assert step.downtime == "standalone unavailable while each pod is replaced"
+
+
+def test_an_unsupported_tag_is_said_once(prod_objects: list[dict[str, Any]]) -> None:
+    from deploytool.core.errors import Problem
+
+    facts = build_facts(prod_objects, Live())
+    target = TargetFacts([], [Problem("image.tag", "Milvus 2.5 is not supported", "milvus-version-supported")],
+                         "woodpecker")
+    plan = make_plan(Request("prod", "v2.5.16", backup_done=True, allow_downgrade=True), facts, target)
+    assert rules(plan) == {"target-supported", "minor-downgrade"}, messages(plan)

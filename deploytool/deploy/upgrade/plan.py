@@ -225,7 +225,9 @@ def make_plan(request: Request, facts: LiveFacts, target: TargetFacts) -> Plan:
     verdict = judge(source, request.to, allow_downgrade=request.allow_downgrade,
                     backup_done=request.backup_done, env=request.env)
     problems += verdict.problems
-    problems += [Finding(p.rule, f"target values: {p.path}: {p.message}") for p in target.problems]
+    said = {p.rule for p in verdict.problems}
+    problems += [Finding(p.rule, f"target values: {p.path}: {p.message}") for p in target.problems
+                 if not (p.rule == "milvus-version-supported" and "target-supported" in said)]
     if facts.mq_type and target.mq_type and facts.mq_type != target.mq_type:
         problems.append(Finding("mq-type-unchanged", (
             f"messageQueue.type (Milvus's mq.type) would change from {facts.mq_type} to {target.mq_type}: the "
