@@ -227,5 +227,4 @@ def validate(env: str, values: dict[str, Any]) -> list[Problem]:
 
 
 # Rule modules register themselves into RULES with @rule when imported (kept last: they import this module).
-from deploytool.render import contract_rules  # noqa: E402,F401
-from deploytool.render import input_rules  # noqa: E402,F401
+from deploytool.render import contract_rules, input_rules  # noqa: E402,F401
