@@ -84,7 +84,7 @@ def limits_cover_requests(env: str, values: dict[str, Any]) -> Iterator[Problem]
     for key, spec in _workload_specs(values):
         resources = spec.get("resources") or {}
         requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
-        for res in ("cpu", "memory"):
+        for res in ("cpu", "memory", "ephemeral-storage"):
             if res not in requests or res not in limits:
                 continue
             try:
