@@ -6,6 +6,7 @@ FACTS below must name the same facts (test_doc_and_test_name_the_same_facts).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -97,6 +98,10 @@ def f3_config_path(r: Rendered) -> None:
                                                        "subPath": "user.yaml", "readOnly": True}
         volumes = {v["name"]: v for v in obj["spec"]["template"]["spec"]["volumes"]}
         assert volumes["config"]["configMap"]["name"] == "milvus-config"
+        # a config change rolls the pods (and verify reads the same checksum to find a stale config)
+        text = r.get("ConfigMap", "milvus-config")["data"]["user.yaml"]
+        annotations = obj["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["checksum/config"] == hashlib.sha256(text.rstrip("\n").encode()).hexdigest()
 
 
 def f4_env_names(r: Rendered) -> None:
@@ -225,6 +230,8 @@ def f16_embedded_etcd(r: Rendered) -> None:
         "quota-backend-bytes": 4294967296, "auto-compaction-mode": "revision", "auto-compaction-retention": "1000"}
     mounts = {m["mountPath"]: m for m in container(workload(r, "standalone"))["volumeMounts"]}
     assert mounts["/milvus/configs/embedEtcd.yaml"]["subPath"] == "embedEtcd.yaml"
+    annotations = workload(r, "standalone")["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["checksum/embed-etcd"] == hashlib.sha256(cm["embedEtcd.yaml"].rstrip("\n").encode()).hexdigest()
     assert mounts["/var/lib/milvus"]["name"] == "data", "etcd, data and WAL live on the PVC"
 
 

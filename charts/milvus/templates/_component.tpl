@@ -53,7 +53,10 @@ spec:
       labels:
         {{- include "milvus.podLabels" $labelArgs | nindent 8 }}
       annotations:
-        checksum/config: {{ cat (include "milvus.userConfig" $root) (include "milvus.embedEtcdConfig" $root) | sha256sum }}
+        checksum/config: {{ include "milvus.userConfig" $root | sha256sum }}
+        {{- if $standalone }}
+        checksum/embed-etcd: {{ include "milvus.embedEtcdConfig" $root | sha256sum }}
+        {{- end }}
     spec:
       terminationGracePeriodSeconds: {{ $c.terminationGracePeriodSeconds }}
       securityContext:
