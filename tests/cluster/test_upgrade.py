@@ -14,6 +14,7 @@ import json
 import random
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -61,6 +62,17 @@ def live_tags(cluster: Any) -> set[str]:
 def running_tag(cluster: Any) -> str:
     (tag,) = live_tags(cluster)
     return tag
+
+
+@contextmanager
+def tags_unpullable(cluster: Any) -> Iterator[None]:
+    """The local cluster's simulated broken tag (the drills' fault): pods on a -broken tag are refused."""
+    kube = kube_for(cluster)
+    faults.install_broken_image_policy(kube, NS)
+    try:
+        yield
+    finally:
+        faults.remove_broken_image_policy(kube)
 
 
 def revision(cluster: Any) -> int:
@@ -181,15 +193,11 @@ def test_upgrade_to_a_newer_patch_keeps_the_ledger(prod: Any) -> None:
 def test_broken_tag_rolls_back_within_the_bound(prod: Any) -> None:
     cluster, _ = prod
     start, tag = revision(cluster), running_tag(cluster)
-    kube = kube_for(cluster)
-    faults.install_broken_image_policy(kube, NS)
-    try:
+    with tags_unpullable(cluster):
         to = tag + faults.BROKEN_SUFFIX
         began = time.monotonic()
         result = cli(cluster, "upgrade", "--env", "prod", "--to", to, "--timeout", "120", "--output", "json")
         took = time.monotonic() - began
-    finally:
-        faults.remove_broken_image_policy(kube)
     assert result.exit_code == 1, result.output
     data = json.loads(result.stdout)
     outcome = data["result"]
