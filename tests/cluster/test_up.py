@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from deploytool.cli.main import app
+from deploytool.clusters.base import ClusterSpec
 from deploytool.clusters.local import LocalProvider
 from deploytool.core.kube import Kube
 
@@ -75,7 +76,7 @@ def test_down_keeps_pvcs_unless_asked(local_cluster, creds) -> None:
 def small_cluster() -> Iterator[str]:
     name = f"dt-small-{uuid.uuid4().hex[:6]}"
     provider = LocalProvider()
-    provider.create(name, nodes=2, node_cpu="4", node_memory="16Gi", progress=False)
+    provider.create(name, ClusterSpec(nodes=2, node_cpu="4", node_memory="16Gi"), progress=False)
     try:
         yield name
     finally:
