@@ -21,6 +21,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from deploytool.clusters.local import kwok
 from deploytool.clusters.local import milvus as local_milvus
 from deploytool.clusters.local import nodes as local_nodes
 from deploytool.clusters.local.layout import Layout
@@ -325,9 +326,19 @@ def test_cli_create_then_delete_leaves_nothing(local_cluster: Cluster) -> None:
         assert deleted.returncode == 0, deleted.stderr
         result = json.loads(deleted.stdout)
         assert result["deleted"] and not result["leftover_pids"]
+        # delete returned: every process has exited (no thread of it runs), none runs from the folder
         assert not [pid for pid in pids if procs.pid_alive(pid)]
+        assert not kwok.leftover_processes(layout.root)
         assert not layout.root.exists()
         again = run_cli("cluster", "delete", "--name", name, timeout=60)
         assert again.returncode == 0 and "nothing to delete" in again.stderr
+        # a create of the same name right after the delete starts from a clean slate and works
+        recreated = run_cli("cluster", "create", "--name", name, "--nodes", "1", "--node-cpu", "4",
+                            "--node-memory", "8Gi", timeout=300)
+        assert recreated.returncode == 0, recreated.stderr
+        assert "reusing" not in recreated.stderr and "leftovers" not in recreated.stderr
+        status = json.loads(run_cli("cluster", "status", "--name", name, "--output", "json", timeout=60).stdout)
+        assert status["ok"], status
+        assert not {p["pid"] for p in status["processes"].values()} & set(pids)  # all new processes
     finally:
         local_cluster.provider.delete(name, progress=False)

@@ -35,7 +35,7 @@ def test_up_is_idempotent_status_and_down(local_cluster, creds, env: str) -> Non
     assert first.exit_code == 0, first.output
     data = json.loads(first.stdout)
     assert data["ok"] and data["changed"] and data["revision"] == 1
-    assert data["smoke"]["inserted"] == 1000 and data["smoke"]["top_hit_ok"]
+    assert data["smoke"]["inserted"] == 1000  # run_smoke raises unless the top hit is the query itself
     assert all(r["status"] != "fail" for r in data["verify"])
     try:
         second = cli("up", "--env", env, *where, "--output", "json")

@@ -56,10 +56,6 @@ BINARIES = {  # kwokctl option -> our binary
     "metricsServerBinary": "metrics-server",
 }
 
-# Components kwokctl starts (pid files <kwok cluster dir>/pids/<name>.pid).
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok-controller",
-              "metrics-server")
-
 _METRICS_SERVER_MANIFEST = """\
 # The objects that make metrics.k8s.io an aggregated API served by the metrics-server process
 # kwokctl runs on the host. kwokctl rewrites the Service to an ExternalName pointing at it and

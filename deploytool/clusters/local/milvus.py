@@ -35,7 +35,6 @@ USAGE_CPU_ANNOTATION = "kwok.x-k8s.io/usage-cpu"
 USAGE_MEMORY_ANNOTATION = "kwok.x-k8s.io/usage-memory"
 DEFAULT_CPU = "5m"
 DEFAULT_MEMORY = "64Mi"
-MILVUS_COMPONENT_SELECTOR = "app.kubernetes.io/name=milvus,app.kubernetes.io/component in (proxy,standalone)"
 
 
 def free_port() -> int:
