@@ -5,7 +5,7 @@
 
 Per run, a fresh local cluster of 3 nodes (16 CPU / 64Gi) with prod up on v2.6.20, then: the
 refusal on 3 nodes, a 4th node, `--dry-run`, the upgrade to the chart's default tag, a broken tag
-(the drills' admission policy) rolled back, and back down to v2.6.20 (a patch downgrade). Each
+(the local provider's unpullable-tag fault) rolled back, and back down to v2.6.20 (a patch downgrade). Each
 run's cluster is deleted at its end. Figures are wall-clock seconds of the CLI and the engine's
 own timings from `--output json`.
 """
@@ -48,10 +48,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
+    from deploytool.clusters.base import ClusterSpec
     from deploytool.clusters.local import LocalProvider
     from deploytool.clusters.local import nodes as local_nodes
     from deploytool.core.kube import Kube
-    from deploytool.drills import faults
+    from deploytool.drills.faults import BROKEN_SUFFIX
     from deploytool.render.versions import DEFAULT_TAG
 
     env = dict(os.environ, DEPLOYTOOL_S3_ACCESS_KEY="bench-access", DEPLOYTOOL_S3_SECRET_KEY="bench-secret")
@@ -60,7 +61,7 @@ def main() -> int:
         name = f"dt-bench-upgrade-{uuid.uuid4().hex[:4]}"
         where = ["--provider", "local", "--context", name]
         provider = LocalProvider()
-        ref = provider.create(name, nodes=3, node_cpu="16", node_memory="64Gi", progress=False)
+        ref = provider.create(name, ClusterSpec(nodes=3, node_cpu="16", node_memory="64Gi"), progress=False)
         try:
             code, data, took = run(["up", "--env", "prod", "--set", f"image.tag={START}", "--no-verify",
                                     "--output", "json", *where], env)
@@ -85,11 +86,12 @@ def main() -> int:
             rows.append(f"run {i + 1}: upgrade {START} -> {DEFAULT_TAG} {took:.1f}s (engine "
                         f"{data['result']['seconds']}s; {steps}); ledger entries {len(data['ledger'])}, "
                         f"canary {canary}")
-            faults.install_broken_image_policy(kube, "milvus-prod")
+            faults = provider.faults(kube)
+            faults.make_unpullable("milvus-prod", BROKEN_SUFFIX)
             try:
-                code, data, took = run([*upgrade, "--to", f"{DEFAULT_TAG}{faults.BROKEN_SUFFIX}"], env)
+                code, data, took = run([*upgrade, "--to", f"{DEFAULT_TAG}{BROKEN_SUFFIX}"], env)
             finally:
-                faults.remove_broken_image_policy(kube)
+                faults.restore_pullable()
             must(code, 1, "broken tag", data)
             result = data["result"]
             rows.append(f"run {i + 1}: broken tag exit 1 in {took:.1f}s: stalled step {result['failed_step']} "

@@ -50,7 +50,6 @@ def upgrade(
       deploytool upgrade --env prod --to v3.0.2 --backup-done
     """
     from deploytool.core.config import Target
-    from deploytool.core.helm import Helm
     from deploytool.deploy import cluster_select
     from deploytool.deploy.upgrade.apply import ApplyOptions, Upgrade, plan_release
     from deploytool.deploy.upgrade.facts import deployed_revision
@@ -62,8 +61,8 @@ def upgrade(
     env_file(env)  # unknown env -> exit 2 before any cluster is touched
     target = Target(env)
     choice = cluster_select.choose(provider.value, context)
-    ref, kube = cluster_select.connect(choice)
-    helm = Helm(str(ref.kubeconfig) if ref.kubeconfig else None, ref.context)
+    conn = cluster_select.connect(choice)
+    kube, helm = conn.kube, conn.helm
     revision = deployed_revision(helm, target)
     request = Request(env, to, allow_downgrade, backup_done)
     plan, facts = plan_release(kube, helm, target, revision, request)

@@ -44,7 +44,7 @@ class UpgradeDrill(Drill):
         self.from_tag = ", ".join(sorted(set(plan.from_tags.values())))
         self.components = list(plan.from_tags)
         self.ledger = Ledger(ctx.kube, ctx.target.namespace, ctx.target.release, ctx.endpoint)
-        self.simulate_broken = ctx.provider == "local" and self.to.endswith(faults.BROKEN_SUFFIX)
+        self.simulate_broken = ctx.faults.simulates_image_pulls and self.to.endswith(faults.BROKEN_SUFFIX)
         ctx.parameters.update(to=self.to, from_tag=self.from_tag, order=plan.request.order,
                               components=self.components, steps=[s.label for s in plan.steps], plan=plan.as_dict())
         ctx.notes.append(f"upgrade plan: {plan.reason}; " + "; ".join(
@@ -58,7 +58,7 @@ class UpgradeDrill(Drill):
     def run(self, ctx: DrillContext) -> None:
         assert self.upgrade_plan is not None and self.ledger is not None
         if self.simulate_broken:
-            ctx.phase("fault installed", faults.install_broken_image_policy(ctx.kube, ctx.target.namespace))
+            ctx.phase("fault installed", ctx.faults.make_unpullable(ctx.target.namespace, faults.BROKEN_SUFFIX))
             self.policy_installed = True
         engine = Upgrade(ctx.kube, ctx.helm, ctx.target, self.upgrade_plan, ctx.values, ctx.revision,
                          ApplyOptions(timeout_s=ctx.options.timeout_s), ctx.phase, self.ledger)
@@ -78,7 +78,7 @@ class UpgradeDrill(Drill):
 
     def restore(self, ctx: DrillContext) -> None:
         if self.policy_installed:
-            faults.remove_broken_image_policy(ctx.kube)
+            ctx.faults.restore_pullable()
             ctx.phase("fault removed")
         if self.ledger is not None and self.ledger.entries:
             ctx.notes.append(self.ledger.drop_canary())

@@ -24,10 +24,11 @@ from typer.testing import CliRunner
 
 from deploytool.cli.main import app
 from deploytool.clusters.local import nodes as local_nodes
+from deploytool.clusters.local.faults import POLICY
 from deploytool.core.helm import Helm
 from deploytool.core.kube import Kube
 from deploytool.deploy.upgrade.ledger import CANARY, milvus_client
-from deploytool.drills import faults
+from deploytool.drills.faults import BROKEN_SUFFIX
 from deploytool.render.versions import DEFAULT_TAG
 
 pytestmark = pytest.mark.cluster
@@ -66,13 +67,14 @@ def running_tag(cluster: Any) -> str:
 
 @contextmanager
 def tags_unpullable(cluster: Any) -> Iterator[None]:
-    """The local cluster's simulated broken tag (the drills' fault): pods on a -broken tag are refused."""
-    kube = kube_for(cluster)
-    faults.install_broken_image_policy(kube, NS)
+    """The local cluster's simulated unpullable tag (its provider's fault): pods on a -broken tag are refused."""
+    faults = cluster.provider.faults(kube_for(cluster))
+    assert faults.simulates_image_pulls
+    faults.make_unpullable(NS, BROKEN_SUFFIX)
     try:
         yield
     finally:
-        faults.remove_broken_image_policy(kube)
+        faults.restore_pullable()
 
 
 def revision(cluster: Any) -> int:
@@ -194,7 +196,7 @@ def test_broken_tag_rolls_back_within_the_bound(prod: Any) -> None:
     cluster, _ = prod
     start, tag = revision(cluster), running_tag(cluster)
     with tags_unpullable(cluster):
-        to = tag + faults.BROKEN_SUFFIX
+        to = tag + BROKEN_SUFFIX
         began = time.monotonic()
         result = cli(cluster, "upgrade", "--env", "prod", "--to", to, "--timeout", "120", "--output", "json")
         took = time.monotonic() - began
@@ -212,7 +214,7 @@ def test_broken_tag_rolls_back_within_the_bound(prod: Any) -> None:
     assert all(e["ok"] for e in data["ledger"]), data["ledger"]
     assert data["ledger"][-1]["label"] == "after rollback"
     policies = client.AdmissionregistrationV1Api(cluster.api).list_validating_admission_policy().items
-    assert faults.POLICY not in {p.metadata.name for p in policies}
+    assert POLICY not in {p.metadata.name for p in policies}
 
 
 def test_patch_downgrade_goes_in_reverse_order(prod: Any) -> None:
