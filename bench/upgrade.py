@@ -74,7 +74,7 @@ def main() -> int:
                         f"{[p['rule'] for p in data['problems']]}")
             local_nodes.create_nodes(kube.core, 4, "16", "64Gi")
             deadline = time.monotonic() + 90
-            while not all(r["ready"] for r in local_nodes.summary(kube.core)) and time.monotonic() < deadline:
+            while not all(n.ready for n in local_nodes.summary(kube.core)) and time.monotonic() < deadline:
                 time.sleep(1)
             code, data, took = run([*upgrade, "--to", DEFAULT_TAG, "--dry-run"], env)
             must(code, 0, "dry run", data)
