@@ -1,0 +1,71 @@
+// webapp: a small HTTP server for the real-node tests (clusters/local/images.py builds it into
+// localhost/deploytool/webapp).
+//
+//	GET /healthz  200 "ok" (liveness)
+//	GET /ready    200 "ready" (readiness)
+//	GET /boots    the lines of <data-dir>/boots (one per start), when --data-dir is set
+//
+// Flags: --port (8080), --data-dir (append "boot <n> <hostname>" to <dir>/boots at start and log
+// the count), --alloc-mb N (allocate and touch N MiB, 1 MiB at a time, then hold it: a container
+// whose limit is below N is OOM-killed by the kernel).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+var held [][]byte
+
+func main() {
+	port := flag.Int("port", 8080, "port to listen on")
+	dataDir := flag.String("data-dir", "", "folder for the boots file")
+	allocMB := flag.Int("alloc-mb", 0, "MiB to allocate and hold")
+	flag.Parse()
+	host, _ := os.Hostname()
+	if *dataDir != "" {
+		path := filepath.Join(*dataDir, "boots")
+		old, _ := os.ReadFile(path)
+		count := strings.Count(string(old), "\n") + 1
+		f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			log.Fatalf("open %s: %v", path, err)
+		}
+		fmt.Fprintf(f, "boot %d %s\n", count, host)
+		f.Close()
+		log.Printf("boots: %d (%s)", count, path)
+	}
+	for i := 0; i < *allocMB; i++ {
+		chunk := make([]byte, 1<<20)
+		for j := range chunk {
+			chunk[j] = byte(j)
+		}
+		held = append(held, chunk)
+		if i%16 == 0 {
+			log.Printf("allocated %d MiB", i+1)
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if *allocMB > 0 {
+		log.Printf("holding %d MiB", *allocMB)
+	}
+	http.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	http.HandleFunc("/ready", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ready") })
+	http.HandleFunc("/boots", func(w http.ResponseWriter, r *http.Request) {
+		data, err := os.ReadFile(filepath.Join(*dataDir, "boots"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		w.Write(data)
+	})
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "webapp on %s\n", host) })
+	log.Printf("webapp %s listening on :%d", host, *port)
+	log.Fatal(http.ListenAndServe(fmt.Sprintf(":%d", *port), nil))
+}
