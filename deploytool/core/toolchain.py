@@ -22,7 +22,7 @@ from deploytool.core import paths
 from deploytool.core.errors import CommandFailed, ToolMissing
 
 # Which group provides which binary, in build order (smallest first so helm is usable early).
-GROUPS = ("helm", "etcd", "kwok", "metrics-server", "k8s")
+GROUPS = ("helm", "etcd", "kwok", "metrics-server", "k8s", "coredns")
 BINARY_GROUP = {
     "helm": "helm",
     "etcd": "etcd",
@@ -35,6 +35,7 @@ BINARY_GROUP = {
     "kubectl": "k8s",
     "kubelet": "k8s",
     "kube-proxy": "k8s",
+    "coredns": "coredns",
 }
 STAMP = ".deploytool-built"
 # Bump when the build recipe changes (names, flags), so every cache rebuilds once.

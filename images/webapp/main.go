@@ -5,7 +5,8 @@
 //	GET /ready    200 "ready" (readiness)
 //	GET /boots    the lines of <data-dir>/boots (one per start), when --data-dir is set
 //
-// Flags: --port (8080), --data-dir (append "boot <n> <hostname>" to <dir>/boots at start and log
+// Flags: --get URL (a client instead: print "<status> <body>" of URL, exit 0 on 200, retrying for
+// up to 20 s; for Service and DNS checks from inside a pod), --port (8080), --data-dir (append "boot <n> <hostname>" to <dir>/boots at start and log
 // the count), --alloc-mb N (allocate and touch N MiB, 1 MiB at a time, then hold it: a container
 // whose limit is below N is OOM-killed by the kernel).
 package main
@@ -27,7 +28,11 @@ func main() {
 	port := flag.Int("port", 8080, "port to listen on")
 	dataDir := flag.String("data-dir", "", "folder for the boots file")
 	allocMB := flag.Int("alloc-mb", 0, "MiB to allocate and hold")
+	get := flag.String("get", "", "fetch this URL, print the status and body, exit 0 on 200")
 	flag.Parse()
+	if *get != "" {
+		os.Exit(fetch(*get))
+	}
 	host, _ := os.Hostname()
 	if *dataDir != "" {
 		path := filepath.Join(*dataDir, "boots")
@@ -68,4 +73,26 @@ func main() {
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "webapp on %s\n", host) })
 	log.Printf("webapp %s listening on :%d", host, *port)
 	log.Fatal(http.ListenAndServe(fmt.Sprintf(":%d", *port), nil))
+}
+
+func fetch(url string) int {
+	client := &http.Client{Timeout: 3 * time.Second}
+	var last string
+	for attempt := 0; attempt < 20; attempt++ {
+		resp, err := client.Get(url)
+		if err == nil {
+			body := make([]byte, 4096)
+			n, _ := resp.Body.Read(body)
+			resp.Body.Close()
+			fmt.Printf("%d %s\n", resp.StatusCode, strings.TrimSpace(string(body[:n])))
+			if resp.StatusCode == http.StatusOK {
+				return 0
+			}
+			return 1
+		}
+		last = err.Error()
+		time.Sleep(time.Second)
+	}
+	fmt.Println("error", last)
+	return 1
 }

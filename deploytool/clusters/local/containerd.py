@@ -11,10 +11,13 @@ Facts this configuration relies on (learned on this machine, see docs/local-clus
 * the sandbox image is our pause image (images.pause_image), imported before the kubelet starts;
   image references are `localhost/deploytool/...`, so nothing is ever pulled from elsewhere.
 * pod network namespaces are mounted under the node's state dir, not /var/run/netns.
+* containerd's registry client goes through a proxy on a closed loopback port (environment()):
+  a pod naming an image that was not imported fails to pull without any traffic off the machine.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from deploytool.core.errors import ToolMissing
@@ -107,6 +110,18 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   [plugins."io.containerd.grpc.v1.cri".registry]
     config_path = "{folder / 'certs.d'}"
 """
+
+
+# Where containerd would connect to pull an image: a closed loopback port. Our images are imported,
+# never pulled; if a pod names any other image, the pull fails at once (ErrImagePull) without a DNS
+# lookup or a connection leaving this machine (the proxy, not containerd, would resolve the host).
+NO_PULL_PROXY = "http://127.0.0.1:9"
+
+
+def environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "no_proxy")}
+    env.update(HTTP_PROXY=NO_PULL_PROXY, HTTPS_PROXY=NO_PULL_PROXY, NO_PROXY="")
+    return env
 
 
 def socket_path(folder: Path) -> Path:

@@ -181,7 +181,7 @@ class LocalProvider(ClusterProvider):
             local_milvus.ensure_baseline(client.AppsV1Api(ctx["api"]))
             return (f"pod :{local_milvus.MILVUS_PORT} -> milvus-lite, :{local_milvus.HEALTH_PORT} -> /healthz; "
                     f"usage {local_milvus.DEFAULT_CPU} CPU / {local_milvus.DEFAULT_MEMORY} per container; "
-                    f"kube-system/{local_milvus.BASELINE_NAME} on every node")
+                    f"kube-system/{local_milvus.BASELINE_NAME} on every simulated node")
 
         def metrics_api(_: dict[str, Any]) -> str:
             api_reg = client.ApiregistrationV1Api(ctx["api"])
