@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import shlex
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +149,33 @@ def remove_guard() -> bool:
         _iptables("-X", GUARD_CHAIN)
         removed = True
     return removed
+
+
+IP6TABLES = "/usr/sbin/ip6tables"
+
+
+def remove_kube_chains() -> list[str]:
+    """Remove every KUBE-* chain (and the jumps to them) the kubelets and kube-proxy left in the
+    filter, nat and mangle tables, IPv4 and IPv6. Only called by the cluster holding the machine's
+    real-node slot: no other kubelet or kube-proxy runs on this machine. Returns what stayed."""
+    left = []
+    for binary in (IPTABLES, IP6TABLES):
+        if not Path(binary).is_file():
+            continue
+        for table in ("filter", "nat", "mangle"):
+            rules = _run(binary, "-w", "5", "-t", table, "-S", check=False).stdout.splitlines()
+            chains = [r.split()[1] for r in rules if r.startswith("-N KUBE-")]
+            for rule in rules:  # jumps from built-in chains first
+                words = shlex.split(rule)
+                if words[:1] == ["-A"] and not words[1].startswith("KUBE-") and "-j" in words \
+                        and words[words.index("-j") + 1].startswith("KUBE-"):
+                    _run(binary, "-w", "5", "-t", table, "-D", *words[1:], check=False)
+            for chain in chains:
+                _run(binary, "-w", "5", "-t", table, "-F", chain, check=False)
+            for chain in chains:
+                if _run(binary, "-w", "5", "-t", table, "-X", chain, check=False).returncode != 0:
+                    left.append(f"{binary.rsplit('/', 1)[-1]} -t {table} {chain}")
+    return left
 
 
 def write_conflist(conf_dir: Path, node: NodeNet, network: str, ipam_dir: Path) -> Path:

@@ -92,6 +92,11 @@ def existing(layout: Layout) -> list[RealNode]:
             if p.name.startswith(NODE_PREFIX) and p.name[len(NODE_PREFIX):].isdigit()]
 
 
+def has_any(layout: Layout) -> bool:
+    """True if the cluster made anything for real nodes (its folder has real-nodes/)."""
+    return (layout.root / "real-nodes").is_dir()
+
+
 def node_labels(node: RealNode) -> dict[str, str]:
     return {kubelet.KIND_LABEL: kubelet.REAL, ZONE_LABEL: node.zone, "topology.kubernetes.io/region": "local"}
 
@@ -301,6 +306,7 @@ def teardown(layout: Layout, log: Callable[[str, str], None] | None = None) -> l
         for bridge in realnet.our_bridges():
             realnet.delete_bridge(bridge)
         realnet.remove_guard()
+        left += realnet.remove_kube_chains()
         saved = _forward_file(layout)
         if saved.exists():
             realnet.set_ip_forward(saved.read_text().strip() or "0")
@@ -308,6 +314,29 @@ def teardown(layout: Layout, log: Callable[[str, str], None] | None = None) -> l
     if nodes:
         say("remove real-node network", "bridges, iptables chains, cgroups, mounts")
     return left
+
+
+def daemons(layout: Layout) -> list[str]:
+    """Names of the daemons real nodes run for this cluster (their pid files are in <cluster>/pids/)."""
+    names = [node.daemon(what) for node in existing(layout) for what in ("containerd", "kubelet")]
+    return names + [KUBE_PROXY, COREDNS] if names else []
+
+
+def restart_dead(layout: Layout) -> list[str]:
+    """Start again whatever daemon of the real nodes is not running (a reused cluster). Returns their names."""
+    restarted = []
+    nodes = existing(layout)
+    for node in nodes:
+        if not all(procs.is_alive(layout.pid_file(node.daemon(w))) for w in ("containerd", "kubelet")):
+            restore_node(layout, node.name)
+            restarted.append(node.name)
+    if nodes and not procs.is_alive(layout.pid_file(COREDNS)):
+        start_coredns(layout)
+        restarted.append(COREDNS)
+    if nodes and not procs.is_alive(layout.pid_file(KUBE_PROXY)):
+        start_kube_proxy(layout, nodes[0].name)
+        restarted.append(KUBE_PROXY)
+    return restarted
 
 
 def fail_node(layout: Layout, name: str) -> None:
