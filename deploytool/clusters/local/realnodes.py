@@ -365,3 +365,13 @@ def _by_name(layout: Layout, name: str) -> RealNode:
 def record(node: RealNode, share: kubelet.Share) -> None:
     write_atomic(node.root / "node.json", json.dumps(
         {"name": node.name, "cpu_millis": share.cpu_millis, "memory_bytes": share.memory_bytes}) + "\n")
+
+
+def daemon_pid(layout: Layout, daemon: str) -> int | None:
+    """The pid of a running real-node daemon (None if it is not running)."""
+    info = procs.read_pid_file(layout.pid_file(daemon))
+    return info.pid if info and procs.pid_alive(info.pid, info.start_time) else None
+
+
+def kubelet_running(layout: Layout, node: str) -> bool:
+    return procs.is_alive(layout.pid_file(f"kubelet-{node}"))
