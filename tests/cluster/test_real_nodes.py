@@ -28,6 +28,7 @@ from deploytool.clusters.base import NODE_KIND_LABEL, REAL, ClusterSpec
 from deploytool.clusters.local import LocalProvider, hostslot, images, kubelet, realnet, realnodes
 from deploytool.clusters.local.layout import Layout
 from deploytool.core.conditions import is_ready
+from deploytool.core.errors import BadInput
 from deploytool.core.kube import Kube
 from deploytool.core.portforward import PodPortForward
 
@@ -97,7 +98,14 @@ def real_cluster() -> Iterator[RealCluster]:
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        ref = provider.create(name, ClusterSpec(nodes=0, real_nodes=NODES), progress=True)
+        for attempt in range(3):  # another session may take the machine's real-node slot first
+            try:
+                ref = provider.create(name, ClusterSpec(nodes=0, real_nodes=NODES), progress=True)
+                break
+            except BadInput as exc:
+                if "has real nodes" not in str(exc) or attempt == 2:
+                    raise
+                hostslot.wait_free(name, timeout=900)
         built = images.build_image(images.program_image("webapp", IMAGE_TAG, exposed_ports=(8080,)))
         realnodes.import_into_nodes(Layout(name), [built])
         yield RealCluster(provider, name, ref.api_client(), built.ref)
@@ -327,6 +335,20 @@ def test_a_stopped_kubelet_makes_its_node_not_ready_and_its_pods_move(real_clust
     _wait(lambda: is_ready(core.read_node(victim)), 60, f"{victim} Ready again")
 
 
+# -- create again restarts what died ---------------------------------------------------------------
+
+def test_create_of_the_existing_cluster_restarts_dead_real_node_daemons(real_cluster: RealCluster) -> None:
+    layout = real_cluster.layout
+    for daemon in ("kubelet-real-node-2", "containerd-real-node-2", realnodes.COREDNS):
+        pid = realnodes.daemon_pid(layout, daemon)
+        assert pid
+        os.kill(pid, signal.SIGKILL)
+    _wait(lambda: realnodes.daemon_pid(layout, "kubelet-real-node-2") is None, 10, "the kubelet gone")
+    real_cluster.provider.create(real_cluster.name, ClusterSpec(nodes=0, real_nodes=NODES), progress=False)
+    assert all(realnodes.daemon_pid(layout, d) for d in realnodes.daemons(layout))
+    _wait(lambda: is_ready(real_cluster.core.read_node("real-node-2")), 60, "real-node-2 Ready")
+
+
 # -- delete leaves nothing behind (runs last in this module) ------------------------------------
 
 def test_delete_stops_every_process_and_removes_bridges_chains_cgroups_and_mounts(
@@ -336,7 +358,7 @@ def test_delete_stops_every_process_and_removes_bridges_chains_cgroups_and_mount
     assert pids and all(pids)
     sockets = [n.socket for n in realnodes.existing(layout)]
     cgroups = [n.cgroup for n in realnodes.existing(layout)]
-    result = real_cluster.provider.delete(real_cluster.name, progress=False)
+    result = real_cluster.provider.delete(real_cluster.name, progress=True)  # step times in the output
     assert result.deleted and not result.leftover_pids
     assert not any(os.path.exists(f"/proc/{pid}") and _not_zombie(pid) for pid in pids)
     assert not any(realnodes.shim_pids(s) for s in sockets)
