@@ -9,7 +9,6 @@ deletes it too (also when a test failed or the run was interrupted).
 
 from __future__ import annotations
 
-import atexit
 import os
 import signal
 import subprocess
@@ -71,7 +70,7 @@ def _wait(check: Callable[[], Any], timeout: float, what: str, interval: float =
 
 
 @pytest.fixture(scope="module")
-def real_cluster() -> Iterator[RealCluster]:
+def real_cluster(cluster_lifetime: Any) -> Iterator[RealCluster]:
     provider = LocalProvider()
     ok, why = provider.available()
     try:
@@ -84,20 +83,7 @@ def real_cluster() -> Iterator[RealCluster]:
         pytest.skip(f"real nodes unavailable (make tools installs and builds them): {why}")
     name = f"dt-real-{uuid.uuid4().hex[:6]}"
     hostslot.wait_free(name, timeout=900)  # another session's cluster with real nodes
-    state = {"deleted": False}
-
-    def cleanup() -> None:
-        if not state["deleted"]:
-            state["deleted"] = True
-            provider.delete(name, progress=False)
-
-    atexit.register(cleanup)
-
-    def on_sigterm(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
-    try:
+    with cluster_lifetime(provider, name):  # deleted at the end, also on failure or SIGTERM
         for attempt in range(3):  # another session may take the machine's real-node slot first
             try:
                 ref = provider.create(name, ClusterSpec(nodes=0, real_nodes=NODES), progress=True)
@@ -109,9 +95,6 @@ def real_cluster() -> Iterator[RealCluster]:
         built = images.build_image(images.program_image("webapp", IMAGE_TAG, exposed_ports=(8080,)))
         realnodes.import_into_nodes(Layout(name), [built])
         yield RealCluster(provider, name, ref.api_client(), built.ref)
-    finally:
-        cleanup()
-        signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture
@@ -337,16 +320,24 @@ def test_a_stopped_kubelet_makes_its_node_not_ready_and_its_pods_move(real_clust
 
 # -- create again restarts what died ---------------------------------------------------------------
 
-def test_create_of_the_existing_cluster_restarts_dead_real_node_daemons(real_cluster: RealCluster) -> None:
-    layout = real_cluster.layout
+def test_create_of_the_existing_cluster_restarts_dead_real_node_daemons(real_cluster: RealCluster, ns: str) -> None:
+    layout, core = real_cluster.layout, real_cluster.core
+    core.create_namespaced_pod(ns, _pod("survivor", _container(real_cluster.image), nodeName="real-node-2"))
+    before = _ready_pod(core, ns, "survivor")
     for daemon in ("kubelet-real-node-2", "containerd-real-node-2", realnodes.COREDNS):
         pid = realnodes.daemon_pid(layout, daemon)
         assert pid
         os.kill(pid, signal.SIGKILL)
     _wait(lambda: realnodes.daemon_pid(layout, "kubelet-real-node-2") is None, 10, "the kubelet gone")
     real_cluster.provider.create(real_cluster.name, ClusterSpec(nodes=0, real_nodes=NODES), progress=False)
+    restarted = realnodes.daemon_pid(layout, "kubelet-real-node-2")
+    time.sleep(5)  # the node stays Ready for its grace period anyway: the kubelet itself must stay up
     assert all(realnodes.daemon_pid(layout, d) for d in realnodes.daemons(layout))
-    _wait(lambda: is_ready(real_cluster.core.read_node("real-node-2")), 60, "real-node-2 Ready")
+    assert realnodes.daemon_pid(layout, "kubelet-real-node-2") == restarted
+    # the container outlived its containerd and kubelet (its shim kept it), as on a real node
+    after = _ready_pod(core, ns, "survivor")
+    assert _container_id(after) == _container_id(before)
+    assert after.status.container_statuses[0].restart_count == 0
 
 
 # -- delete leaves nothing behind (runs last in this module) ------------------------------------

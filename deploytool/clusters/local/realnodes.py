@@ -149,10 +149,24 @@ def start_containerd(node: RealNode, sandbox_image: images.BuiltImage) -> int:
     def up() -> bool:
         if not procs.is_alive(node.layout.pid_file(node.daemon("containerd"))):
             raise DeploytoolError(f"containerd of {node.name} exited: {procs.tail(log, 5)}")
-        return node.socket.exists()
+        return node.socket.exists() and cri_ready(log)
 
-    _wait(up, 30, f"containerd of {node.name}", log)
+    _wait(up, 60, f"containerd of {node.name} (its CRI plugin)", log)
     return pid
+
+
+def cri_ready(log: Path) -> bool:
+    """True once the containerd started last (procs' "--- ... start:" marker) has its CRI plugin up.
+
+    containerd serves its socket before the CRI plugin has recovered the containers it already
+    had; a kubelet started then exits ("server is not initialized yet"). The plugin logs "Start
+    streaming server" once recovery is done.
+    """
+    try:
+        text = log.read_text(errors="replace")
+    except FileNotFoundError:
+        return False
+    return "Start streaming server" in text[text.rfind("\n--- ") + 1:]
 
 
 def start_kubelet(node: RealNode, share: kubelet.Share) -> int:
@@ -278,15 +292,16 @@ def unmount_all(folder: Path) -> list[str]:
     return mounts_under(folder)
 
 
-def teardown(layout: Layout, log: Callable[[str, str], None] | None = None) -> list[str]:
-    """Stop and remove everything real nodes made for this cluster. Returns what could not be removed."""
-    say = log or (lambda _what, _detail: None)
+def teardown(layout: Layout) -> list[str]:
+    """Stop and remove everything real nodes made for this cluster. Returns what could not be removed.
+
+    The machine-wide parts (bridges, iptables chains, ip_forward, the slot) only when this cluster
+    holds the machine's real-node slot.
+    """
     left: list[str] = []
     nodes = existing(layout)
     for node in nodes:
         left += stop_node(node)
-    if nodes:
-        say("stop real nodes", f"{len(nodes)} kubelet(s), containerd(s) and their containers")
     for daemon in (KUBE_PROXY, COREDNS):
         if layout.pid_file(daemon).exists() and not procs.stop_daemon(layout.pid_file(daemon)):
             left.append(daemon)
@@ -311,8 +326,6 @@ def teardown(layout: Layout, log: Callable[[str, str], None] | None = None) -> l
         if saved.exists():
             realnet.set_ip_forward(saved.read_text().strip() or "0")
         hostslot.release(layout.name)
-    if nodes:
-        say("remove real-node network", "bridges, iptables chains, cgroups, mounts")
     return left
 
 
