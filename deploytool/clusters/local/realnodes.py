@@ -15,6 +15,7 @@ teardown() stops them all and removes bridges, cgroups, iptables chains and moun
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterable
@@ -57,7 +58,7 @@ class RealNode:
 
     @property
     def socket(self) -> Path:
-        return containerd.socket_path(self.containerd_dir)
+        return containerd.run_dir(self.layout.root) / f"n{self.index}" / "containerd.sock"
 
     @property
     def kubelet_dir(self) -> Path:
@@ -141,7 +142,9 @@ def start_host_network(layout: Layout) -> str:
 def start_containerd(node: RealNode, sandbox_image: images.BuiltImage) -> int:
     folder = node.containerd_dir
     folder.mkdir(parents=True, exist_ok=True)
-    write_atomic(folder / "config.toml", containerd.config_toml(folder, sandbox_image.ref, node.cni_conf_dir))
+    node.socket.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(folder / "config.toml",
+                 containerd.config_toml(folder, node.socket, sandbox_image.ref, node.cni_conf_dir))
     log = node.layout.log_file(node.daemon("containerd"))
     pid = procs.start_daemon(containerd.argv(folder), pid_file=node.layout.pid_file(node.daemon("containerd")),
                              log_file=log, env=containerd.environment())
@@ -313,6 +316,11 @@ def teardown(layout: Layout) -> list[str]:
         except (DeploytoolError, OSError, subprocess.TimeoutExpired) as exc:
             left.append(f"kube-proxy --cleanup: {exc}")
     left += unmount_all(layout.root)
+    shutil.rmtree(containerd.run_dir(layout.root), ignore_errors=True)
+    try:
+        containerd.RUN_DIR.rmdir()  # when no other cluster has sockets there
+    except OSError:
+        pass
     for node in nodes:
         left += kubelet.remove_cgroup(node.cgroup)
     if nodes:
