@@ -246,6 +246,16 @@ def test_an_image_that_was_not_built_here_is_never_pulled(real_cluster: RealClus
     assert "never-built" in reason.message
 
 
+def test_cpu_usage_of_real_pods_cannot_be_simulated(real_cluster: RealCluster, ns: str) -> None:
+    core = real_cluster.core
+    core.create_namespaced_pod(ns, _pod("busy", _container(real_cluster.image, probes=False)))
+    _wait(lambda: core.read_namespaced_pod("busy", ns).spec.node_name, 30, "busy scheduled")
+    faults = real_cluster.provider.faults(Kube(str(real_cluster.layout.kubeconfig), real_cluster.name))
+    with pytest.raises(BadInput, match="run on real nodes"):
+        faults.drive_cpu(ns, {"busy": 500})
+    assert "kwok.x-k8s.io/usage-cpu" not in (core.read_namespaced_pod("busy", ns).metadata.annotations or {})
+
+
 # -- a StatefulSet pod keeps its name, claim and data -------------------------------------------
 
 def test_a_deleted_statefulset_pod_comes_back_with_its_claim_and_data(real_cluster: RealCluster, ns: str) -> None:
