@@ -31,6 +31,8 @@ from deploytool.core.errors import BadInput
 from deploytool.core.kube import Kube
 from deploytool.core.portforward import PodPortForward
 
+pytestmark = pytest.mark.cluster
+
 IMAGE_TAG = "t1"
 NODES = 2
 
