@@ -146,3 +146,16 @@ def test_one_cluster_per_machine_holds_the_real_node_slot(tmp_path: Path, monkey
     assert hostslot.owner() is None
     hostslot.acquire("b")
     assert hostslot.owner() is None  # b has no folder either
+
+
+def test_containerd_counts_as_ready_only_once_its_latest_start_recovered_its_containers(tmp_path: Path) -> None:
+    log = tmp_path / "containerd.log"
+    assert not realnodes.cri_ready(log)
+    log.write_text("--- 2026 start: containerd\nmsg=\"Start streaming server\"\n")
+    assert realnodes.cri_ready(log)
+    with open(log, "a") as handle:  # restarted: the earlier start's line does not count
+        handle.write("--- 2026 start: containerd\nmsg=\"Start recovering state\"\n")
+    assert not realnodes.cri_ready(log)
+    with open(log, "a") as handle:
+        handle.write("msg=\"Start streaming server\"\n")
+    assert realnodes.cri_ready(log)
