@@ -24,14 +24,14 @@ from pathlib import Path
 
 import yaml
 
+from deploytool.clusters.base import NODE_KIND_LABEL, REAL
 from deploytool.clusters.local import containerd, hostslot, images, kubelet, kubeproxy, realnet
 from deploytool.clusters.local.layout import Layout, write_atomic
+from deploytool.clusters.local.nodes import ZONE_LABEL, ZONES
 from deploytool.core import procs, toolchain
 from deploytool.core.errors import DeploytoolError
 
 NODE_PREFIX = "real-node-"
-ZONES = ("zone-a", "zone-b", "zone-c")
-ZONE_LABEL = "topology.kubernetes.io/zone"
 KUBE_PROXY, COREDNS = "kube-proxy", "coredns"
 
 
@@ -99,7 +99,7 @@ def has_any(layout: Layout) -> bool:
 
 
 def node_labels(node: RealNode) -> dict[str, str]:
-    return {kubelet.KIND_LABEL: kubelet.REAL, ZONE_LABEL: node.zone, "topology.kubernetes.io/region": "local"}
+    return {NODE_KIND_LABEL: REAL, ZONE_LABEL: node.zone, "topology.kubernetes.io/region": "local"}
 
 
 def check_available() -> None:
@@ -110,6 +110,8 @@ def check_available() -> None:
 
 
 def _wait(check: Callable[[], object], timeout: float, what: str, log: Path | None = None) -> None:
+    """Like base.wait_for, but an exception from check() (a daemon that exited) fails at once, and
+    the daemon's last log lines go into the TimeoutError."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
