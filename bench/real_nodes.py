@@ -12,23 +12,12 @@ cluster with real nodes).
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DT = [sys.executable, "-m", "deploytool.cli.main"]
-
-
-def timed(argv: list[str]) -> float:
-    start = time.monotonic()
-    proc = subprocess.run(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed: {proc.stderr.strip().splitlines()[-1:]}")
-    return time.monotonic() - start
+from measure import DT, ROOT, print_rows, timed  # bench/measure.py, beside this script
 
 
 def rss_mib(pid: int) -> float:
@@ -97,10 +86,7 @@ def main() -> int:
         rows.append(("... node NotReady after", f"{seconds + stop:.0f}s"))
     finally:
         rows.append(("cluster delete", f"{timed([*DT, 'cluster', 'delete', '--name', name]):.1f}s"))
-    width = max(len(r[0]) for r in rows)
-    print(f"measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores")
-    for label, value in rows:
-        print(f"  {label:<{width}}  {value}")
+    print_rows(rows)
     return 0
 
 

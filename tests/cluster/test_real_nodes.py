@@ -41,8 +41,8 @@ NODES = 2
 class RealCluster:
     provider: LocalProvider
     name: str
-    api: client.ApiClient
-    image: str
+    kube: Kube  # .core, .apps, ...
+    image: str  # the test image, imported into every real node
 
     @property
     def layout(self) -> Layout:
@@ -50,11 +50,7 @@ class RealCluster:
 
     @property
     def core(self) -> client.CoreV1Api:
-        return client.CoreV1Api(self.api)
-
-    @property
-    def apps(self) -> client.AppsV1Api:
-        return client.AppsV1Api(self.api)
+        return self.kube.core
 
 
 def _wait(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
@@ -96,7 +92,7 @@ def real_cluster(cluster_lifetime: Any) -> Iterator[RealCluster]:
                 hostslot.wait_free(name, timeout=900)
         built = images.build_image(images.program_image("webapp", IMAGE_TAG, exposed_ports=(8080,)))
         realnodes.import_into_nodes(Layout(name), [built])
-        yield RealCluster(provider, name, ref.api_client(), built.ref)
+        yield RealCluster(provider, name, Kube(str(ref.kubeconfig), ref.context), built.ref)
 
 
 @pytest.fixture
@@ -210,7 +206,7 @@ def test_port_forward_goes_through_the_kubelet_to_the_container(real_cluster: Re
     core = real_cluster.core
     core.create_namespaced_pod(ns, _pod("pf", _container(real_cluster.image)))
     _ready_pod(core, ns, "pf")
-    with PodPortForward(Kube(str(real_cluster.layout.kubeconfig), real_cluster.name).core, ns, "pf", 8080) as port:
+    with PodPortForward(real_cluster.kube.core, ns, "pf", 8080) as port:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as resp:
             assert resp.status == 200 and resp.read().decode().strip() == "webapp on pf"
     logs = core.read_namespaced_pod_log("pf", ns)
@@ -252,7 +248,7 @@ def test_cpu_usage_of_real_pods_cannot_be_simulated(real_cluster: RealCluster, n
     core = real_cluster.core
     core.create_namespaced_pod(ns, _pod("busy", _container(real_cluster.image, probes=False)))
     _wait(lambda: core.read_namespaced_pod("busy", ns).spec.node_name, 30, "busy scheduled")
-    faults = real_cluster.provider.faults(Kube(str(real_cluster.layout.kubeconfig), real_cluster.name))
+    faults = real_cluster.provider.faults(real_cluster.kube)
     with pytest.raises(BadInput, match="run on real nodes"):
         faults.drive_cpu(ns, {"busy": 500})
     assert "kwok.x-k8s.io/usage-cpu" not in (core.read_namespaced_pod("busy", ns).metadata.annotations or {})
@@ -261,7 +257,7 @@ def test_cpu_usage_of_real_pods_cannot_be_simulated(real_cluster: RealCluster, n
 # -- a StatefulSet pod keeps its name, claim and data -------------------------------------------
 
 def test_a_deleted_statefulset_pod_comes_back_with_its_claim_and_data(real_cluster: RealCluster, ns: str) -> None:
-    core, apps = real_cluster.core, real_cluster.apps
+    core, apps = real_cluster.core, real_cluster.kube.apps
     labels = {"app": "store"}
     container = _container(real_cluster.image, "--data-dir=/data",
                            volumeMounts=[{"name": "data", "mountPath": "/data"}])
@@ -290,7 +286,7 @@ def test_a_deleted_statefulset_pod_comes_back_with_its_claim_and_data(real_clust
 # -- a node dies ---------------------------------------------------------------------------------
 
 def test_a_stopped_kubelet_makes_its_node_not_ready_and_its_pods_move(real_cluster: RealCluster, ns: str) -> None:
-    core, apps = real_cluster.core, real_cluster.apps
+    core, apps = real_cluster.core, real_cluster.kube.apps
     labels = {"app": "mover"}
     fast_eviction = [{"key": f"node.kubernetes.io/{t}", "operator": "Exists", "effect": "NoExecute",
                       "tolerationSeconds": 2} for t in ("not-ready", "unreachable")]
@@ -308,7 +304,7 @@ def test_a_stopped_kubelet_makes_its_node_not_ready_and_its_pods_move(real_clust
 
     before = _wait(running_pod, 60, "the mover pod Ready")
     victim = before.spec.node_name
-    kube = Kube(str(real_cluster.layout.kubeconfig), real_cluster.name)
+    kube = real_cluster.kube
     faults = real_cluster.provider.faults(kube)
     try:
         faults.fail_node(victim)
