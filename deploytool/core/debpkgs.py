@@ -21,6 +21,7 @@ PACKAGES = {
     "/usr/sbin/runc": "runc",
     "/usr/lib/cni/bridge": "containernetworking-plugins",
     "/usr/sbin/iptables": "iptables",
+    "/usr/bin/openssl": "openssl",  # the kubelets' client certificates
 }
 
 

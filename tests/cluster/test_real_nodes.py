@@ -154,6 +154,10 @@ def test_real_nodes_are_ready_labelled_and_hold_a_share_of_the_machine(real_clus
         # allocatable is the node's share of this machine, not the whole machine
         alloc_mib = int(str(node.status.allocatable["memory"]).removesuffix("Ki")) // 1024
         assert abs(alloc_mib - share.memory_bytes // (1 << 20)) <= 1
+    for node in realnodes.existing(real_cluster.layout):  # each kubelet is its node, under the Node authorizer
+        subject = subprocess.run(["openssl", "x509", "-noout", "-subject", "-in", str(node.root / "pki" / "node.crt")],
+                                 capture_output=True, text=True, check=True).stdout
+        assert f"CN = system:node:{node.name}" in subject and "O = system:nodes" in subject
     status = real_cluster.provider.status(real_cluster.name)
     assert status.ok and {n.kind for n in status.nodes} == {REAL}
     assert all(status.processes[f"kubelet-real-node-{i}"].alive for i in range(1, NODES + 1))
@@ -353,6 +357,8 @@ def test_create_of_the_existing_cluster_restarts_dead_real_node_daemons(real_clu
 def test_delete_stops_every_process_and_removes_bridges_chains_cgroups_and_mounts(
         real_cluster: RealCluster) -> None:
     layout = real_cluster.layout
+    for node in realnodes.existing(layout):  # the Node authorizer let each kubelet do all it had to
+        assert " is forbidden" not in layout.log_file(node.daemon("kubelet")).read_text()
     pids = [realnodes.daemon_pid(layout, d) for d in realnodes.daemons(layout)]
     assert pids and all(pids)
     sockets = [n.socket for n in realnodes.existing(layout)]

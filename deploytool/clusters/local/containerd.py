@@ -42,8 +42,8 @@ def cni_bin_dir() -> Path:
 
 def check_installed() -> None:
     """ToolMissing naming every Debian package that is missing."""
-    missing = [pkg for path, pkg in ((CONTAINERD, "containerd"), (RUNC, "runc"), ("/usr/sbin/iptables", "iptables"))
-               if not Path(path).is_file()]
+    missing = [pkg for path, pkg in ((CONTAINERD, "containerd"), (RUNC, "runc"), ("/usr/sbin/iptables", "iptables"),
+                                     ("/usr/bin/openssl", "openssl")) if not Path(path).is_file()]
     try:
         cni_bin_dir()
     except ToolMissing:

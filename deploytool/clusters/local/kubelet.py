@@ -8,7 +8,7 @@ its share (see share_of_machine).
 
 The kubelet authenticates the API server's requests (logs, exec, port-forward, metrics) by
 client certificate (the cluster CA) and asks the API server to authorize them (Webhook); it
-reaches the API server with the cluster's admin kubeconfig.
+reaches the API server as system:node:<name> (realnodes.node_kubeconfig), under the Node authorizer.
 """
 
 from __future__ import annotations

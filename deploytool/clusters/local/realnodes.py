@@ -174,6 +174,35 @@ def cri_ready(log: Path) -> bool:
     return "Start streaming server" in text[text.rfind("\n--- ") + 1:]
 
 
+def node_kubeconfig(node: RealNode) -> Path:
+    """The kubelet's own credentials: a client certificate for system:node:<name> in system:nodes,
+    signed by the cluster CA (openssl), so the API server's Node authorizer limits the kubelet to
+    its node, its pods and what they reference -- as on a production node. Made once per node."""
+    pki, path = node.root / "pki", node.root / "kubeconfig.yaml"
+    if path.is_file():
+        return path
+    pki.mkdir(parents=True, exist_ok=True)
+    ca = node.layout.kwok_cluster_dir / "pki"
+    key, csr, crt = pki / "node.key", pki / "node.csr", pki / "node.crt"
+    for argv in (["openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                  "-subj", f"/O=system:nodes/CN=system:node:{node.name}", "-out", str(csr)],
+                 ["openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca / "ca.crt"), "-CAkey", str(ca / "ca.key"),
+                  "-CAcreateserial", "-CAserial", str(pki / "ca.srl"), "-days", "3650", "-out", str(crt)]):
+        proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+        if proc.returncode != 0:
+            raise DeploytoolError(f"{argv[0]} {argv[1]} for {node.name} failed: {proc.stderr.strip()[-300:]}")
+    key.chmod(0o600)
+    cluster = yaml.safe_load(node.layout.kubeconfig.read_text())["clusters"][0]["cluster"]
+    write_atomic(path, yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "local", "cluster": cluster}],
+        "users": [{"name": node.name, "user": {"client-certificate": str(crt), "client-key": str(key)}}],
+        "contexts": [{"name": node.name, "context": {"cluster": "local", "user": node.name}}],
+        "current-context": node.name,
+    }, sort_keys=False))
+    return path
+
+
 def start_kubelet(node: RealNode, share: kubelet.Share) -> int:
     layout = node.layout
     kubelet.ensure_cgroup(node.cgroup)
@@ -185,7 +214,7 @@ def start_kubelet(node: RealNode, share: kubelet.Share) -> int:
         plugins=node.root / "volume-plugins")
     config_file = node.root / "kubelet.yaml"
     write_atomic(config_file, yaml.safe_dump(config, sort_keys=False))
-    argv = kubelet.argv(toolchain.find("kubelet"), config_file=config_file, kubeconfig=layout.kubeconfig,
+    argv = kubelet.argv(toolchain.find("kubelet"), config_file=config_file, kubeconfig=node_kubeconfig(node),
                         root_dir=node.kubelet_dir, node=node.name, node_ip=node.net.node_ip,
                         labels=node_labels(node))
     return procs.start_daemon(argv, pid_file=layout.pid_file(node.daemon("kubelet")),
