@@ -378,6 +378,8 @@ def restart_dead(layout: Layout) -> list[str]:
     """Start again whatever daemon of the real nodes is not running (a reused cluster). Returns their names."""
     restarted = []
     nodes = existing(layout)
+    if nodes:  # after a reboot: forwarding, the guard chain and the DNS bridge are gone too
+        start_host_network(layout)
     for node in nodes:
         if not all(procs.is_alive(layout.pid_file(node.daemon(w))) for w in ("containerd", "kubelet")):
             restore_node(layout, node.name)
@@ -400,9 +402,12 @@ def fail_node(layout: Layout, name: str) -> None:
 
 
 def restore_node(layout: Layout, name: str) -> None:
+    """Start a stopped real node again (idempotent: running daemons are kept): its bridge (gone
+    after a reboot), containerd (its images and containers' state are in its root) and kubelet."""
     node = _by_name(layout, name)
     state = json.loads((node.root / "node.json").read_text())
     share = kubelet.Share(state["cpu_millis"], state["memory_bytes"])
+    realnet.ensure_bridge(node.net.bridge, f"{node.net.node_ip}/24")
     start_containerd(node, images.pause_image())
     start_kubelet(node, share)
 
