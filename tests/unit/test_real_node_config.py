@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -159,3 +161,20 @@ def test_containerd_counts_as_ready_only_once_its_latest_start_recovered_its_con
     with open(log, "a") as handle:
         handle.write("msg=\"Start streaming server\"\n")
     assert realnodes.cri_ready(log)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root")
+def test_teardown_unmounts_everything_under_the_cluster_folder_deepest_first(tmp_path: Path) -> None:
+    source, outer = tmp_path / "src", tmp_path / "cluster" / "a b"  # a space: mountinfo escapes it
+    inner = outer / "inner"
+    source.mkdir()
+    outer.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(outer)], check=True)
+    try:
+        inner.mkdir()
+        subprocess.run(["mount", "--bind", str(source), str(inner)], check=True)
+        assert realnodes.mounts_under(tmp_path / "cluster") == [str(inner), str(outer)]
+        assert realnodes.unmount_all(tmp_path / "cluster") == []
+    finally:
+        subprocess.run(["umount", "-R", "-l", str(outer)], capture_output=True)
+    assert realnodes.mounts_under(tmp_path) == []
