@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from kubernetes.stream import stream
 
 from deploytool.clusters.base import NODE_KIND_LABEL, REAL, ClusterSpec
 from deploytool.clusters.local import LocalProvider, hostslot, images, kubelet, realnet, realnodes
@@ -215,6 +216,23 @@ def test_port_forward_goes_through_the_kubelet_to_the_container(real_cluster: Re
             assert resp.status == 200 and resp.read().decode().strip() == "webapp on pf"
     logs = core.read_namespaced_pod_log("pf", ns)
     assert "listening on :8080" in logs
+
+
+def test_exec_runs_in_the_container_and_the_cpu_limit_is_a_cfs_quota(real_cluster: RealCluster, ns: str) -> None:
+    core = real_cluster.core
+    container = _container(real_cluster.image)
+    container["resources"]["limits"]["cpu"] = "250m"
+    core.create_namespaced_pod(ns, _pod("cpu", container))
+    pod = _ready_pod(core, ns, "cpu")
+    # exec through the API server and the kubelet (its own client: stream() patches the client it uses)
+    fresh = Kube(str(real_cluster.layout.kubeconfig), real_cluster.name).core
+    out = stream(fresh.connect_get_namespaced_pod_exec, "cpu", ns, command=["/webapp", "--get=http://127.0.0.1:8080/healthz"],
+                 stderr=True, stdin=False, stdout=True, tty=False)
+    assert out.strip() == "200 ok"
+    node = realnodes.RealNode(real_cluster.layout, int(pod.spec.node_name.rsplit("-", 1)[1]))
+    (folder,) = list((kubelet.CGROUP_FS / "cpu").glob(f"{node.cgroup.lstrip('/')}/**/{_container_id(pod)}"))
+    assert (folder / "cpu.cfs_quota_us").read_text().strip() == "25000"
+    assert (folder / "cpu.cfs_period_us").read_text().strip() == "100000"
 
 
 def test_services_and_cluster_dns_reach_pods_across_nodes(real_cluster: RealCluster, ns: str) -> None:
