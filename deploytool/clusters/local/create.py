@@ -195,13 +195,13 @@ def metrics_api(ctx: CreateContext) -> str:
         # load configmap based request-header-client-ca-file") and kwokctl does not restart it.
         ms = kwok.component_procs(ctx.layout).get("metrics-server")
         if ms and not procs.pid_alive(ms.pid, ms.start_time) and not restarted:
-            kwok.start_cluster(ctx.layout, ctx.bins)
+            kwok.restart_cluster(ctx.layout, ctx.bins)
             restarted.append("metrics-server")
         svc = api_reg.read_api_service("v1beta1.metrics.k8s.io", _request_timeout=5)
         return any(c.type == "Available" and c.status == "True" for c in (svc.status.conditions or []))
 
     wait_for(available, 120, interval=1.0, what="APIService v1beta1.metrics.k8s.io Available")
-    again = " (metrics-server restarted: it had exited before the API server answered)" if restarted else ""
+    again = " (control plane restarted: metrics-server had exited before the API server answered)" if restarted else ""
     return f"metrics.k8s.io available (node/pod metrics follow within ~30s){again}"
 
 

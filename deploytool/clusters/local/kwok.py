@@ -272,6 +272,15 @@ def start_cluster(layout: Layout, bins: dict[str, Path]) -> None:
     run_kwokctl(layout, argv, kwokctl_env(layout, bins), "kwokctl", timeout=240)
 
 
+def restart_cluster(layout: Layout, bins: dict[str, Path]) -> None:
+    """Stop and start every component: `kwokctl start cluster` alone starts nothing while any
+    component still runs, so one component that died (metrics-server started before the API
+    server answered) comes back only this way. etcd keeps its data."""
+    env = kwokctl_env(layout, bins)
+    run_kwokctl(layout, [str(bins["kwokctl"]), "--name", layout.name, "stop", "cluster"], env, "kwokctl", timeout=120)
+    start_cluster(layout, bins)
+
+
 def delete_cluster(layout: Layout) -> str:
     """`kwokctl delete cluster` if kwokctl is built; '' if there was nothing to delete or no kwokctl."""
     if not layout.kwok_cluster_dir.exists():

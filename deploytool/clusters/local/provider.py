@@ -116,8 +116,12 @@ class LocalProvider(ClusterProvider):
         ports = state.get("ports") or {}
         restarted = []
         components = kwok.component_procs(layout)
-        if not components or not all(procs.pid_alive(p.pid, p.start_time) for p in components.values()):
+        alive = [procs.pid_alive(p.pid, p.start_time) for p in components.values()]
+        if not any(alive):
             kwok.start_cluster(layout, kwok.binaries())
+            restarted.append("control plane")
+        elif not all(alive):  # `kwokctl start cluster` starts nothing while any component runs
+            kwok.restart_cluster(layout, kwok.binaries())
             restarted.append("control plane")
         if not procs.is_alive(layout.pid_file(AGENT)) and ports.get("health"):
             create.start_agent(layout, ports["health"])
