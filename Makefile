@@ -17,7 +17,7 @@ test-unit:  ## fast tier only
 	$(PY) -m pytest tests/unit
 
 lint:  ## ruff + mypy
-	$(PY) -m ruff check deploytool tests && $(PY) -m mypy
+	$(PY) -m ruff check deploytool tests images && $(PY) -m mypy && $(PY) -m mypy images/milvus-standin/milvus_standin
 
 render:  ## re-render manifests/<env>/ for every committed env
 	for e in $(ENVS); do .venv/bin/deploytool render --env $$e || exit $$?; done

@@ -22,7 +22,8 @@ from deploytool.core import paths
 from deploytool.core.errors import CommandFailed, ToolMissing
 
 # Which group provides which binary, in build order (smallest first so helm is usable early).
-GROUPS = ("helm", "etcd", "kwok", "metrics-server", "k8s")
+# minio is AGPL-3.0: built here only to serve the local cluster's tests, never shipped (tools/minio/go.mod).
+GROUPS = ("helm", "etcd", "kwok", "metrics-server", "k8s", "minio")
 BINARY_GROUP = {
     "helm": "helm",
     "etcd": "etcd",
@@ -35,6 +36,7 @@ BINARY_GROUP = {
     "kubectl": "k8s",
     "kubelet": "k8s",
     "kube-proxy": "k8s",
+    "minio": "minio",
 }
 STAMP = ".deploytool-built"
 # Bump when the build recipe changes (names, flags), so every cache rebuilds once.
