@@ -1,0 +1,357 @@
+"""Real nodes (kubelet + containerd + runc) in the local cluster: real containers, real failures.
+
+One cluster `dt-real-<random>` with two real nodes and no kwok node for the module (one cluster
+with real nodes per machine: the fixture waits for another session's to go), the test image
+localhost/deploytool/webapp built here and imported into both nodes. The last test deletes the
+cluster and checks that no process, bridge, mount, cgroup or iptables chain is left; the fixture
+deletes it too (also when a test failed or the run was interrupted).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from deploytool.clusters.base import NODE_KIND_LABEL, REAL, ClusterSpec
+from deploytool.clusters.local import LocalProvider, hostslot, images, kubelet, realnet, realnodes
+from deploytool.clusters.local.layout import Layout
+from deploytool.core.conditions import is_ready
+from deploytool.core.kube import Kube
+from deploytool.core.portforward import PodPortForward
+
+IMAGE_TAG = "t1"
+NODES = 2
+
+
+@dataclass
+class RealCluster:
+    provider: LocalProvider
+    name: str
+    api: client.ApiClient
+    image: str
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.name)
+
+    @property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api)
+
+    @property
+    def apps(self) -> client.AppsV1Api:
+        return client.AppsV1Api(self.api)
+
+
+def _wait(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except ApiException as exc:
+            last = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}" + (f" (last: {last})" if last else ""))
+
+
+@pytest.fixture(scope="module")
+def real_cluster() -> Iterator[RealCluster]:
+    provider = LocalProvider()
+    ok, why = provider.available()
+    try:
+        realnodes.check_available()
+    except Exception as exc:  # noqa: BLE001 - reported below
+        ok, why = False, str(exc)
+    if not ok:
+        if os.environ.get("CI"):
+            pytest.fail(f"real nodes unavailable in CI: {why}")
+        pytest.skip(f"real nodes unavailable (make tools installs and builds them): {why}")
+    name = f"dt-real-{uuid.uuid4().hex[:6]}"
+    hostslot.wait_free(name, timeout=900)  # another session's cluster with real nodes
+    state = {"deleted": False}
+
+    def cleanup() -> None:
+        if not state["deleted"]:
+            state["deleted"] = True
+            provider.delete(name, progress=False)
+
+    atexit.register(cleanup)
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        ref = provider.create(name, ClusterSpec(nodes=0, real_nodes=NODES), progress=True)
+        built = images.build_image(images.program_image("webapp", IMAGE_TAG, exposed_ports=(8080,)))
+        realnodes.import_into_nodes(Layout(name), [built])
+        yield RealCluster(provider, name, ref.api_client(), built.ref)
+    finally:
+        cleanup()
+        signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.fixture
+def ns(real_cluster: RealCluster) -> Iterator[str]:
+    name = f"r-{uuid.uuid4().hex[:8]}"
+    core = real_cluster.core
+    core.create_namespace({"metadata": {"name": name}})
+    _wait(lambda: core.read_namespaced_service_account("default", name), 30, "the default service account")
+    try:
+        yield name
+    finally:
+        try:
+            core.delete_namespace(name, grace_period_seconds=0)
+        except ApiException:
+            pass
+
+
+def _container(image: str, *args: str, memory: str = "64Mi", probes: bool = True, **extra: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {"name": "web", "image": image, "imagePullPolicy": "Never", "args": list(args),
+                            "ports": [{"containerPort": 8080}],
+                            "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": memory}}}
+    if probes:
+        spec["readinessProbe"] = {"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 1}
+        spec["livenessProbe"] = {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 2,
+                                 "failureThreshold": 2}
+    spec.update(extra)
+    return spec
+
+
+def _pod(name: str, container: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": name}},
+            "spec": {"containers": [container], "terminationGracePeriodSeconds": 1, **spec}}
+
+
+def _ready_pod(core: client.CoreV1Api, ns: str, name: str, timeout: float = 60) -> Any:
+    def ready() -> Any:
+        pod = core.read_namespaced_pod(name, ns)
+        return pod if is_ready(pod) else None
+
+    return _wait(ready, timeout, f"pod {ns}/{name} Ready")
+
+
+def _container_id(pod: Any) -> str:
+    return str(pod.status.container_statuses[0].container_id).split("://", 1)[1]
+
+
+# -- the nodes ------------------------------------------------------------------------------------
+
+def test_real_nodes_are_ready_labelled_and_hold_a_share_of_the_machine(real_cluster: RealCluster) -> None:
+    nodes = real_cluster.core.list_node().items
+    assert sorted(n.metadata.name for n in nodes) == [f"real-node-{i}" for i in range(1, NODES + 1)]
+    share = kubelet.share_of_machine(NODES)
+    for node in nodes:
+        assert is_ready(node)
+        assert node.metadata.labels[NODE_KIND_LABEL] == REAL
+        assert node.status.node_info.container_runtime_version.startswith("containerd://")
+        internal = [a.address for a in node.status.addresses if a.type == "InternalIP"]
+        assert internal and realnet.all_addresses_ours(internal)
+        # allocatable is the node's share of this machine, not the whole machine
+        alloc_mib = int(str(node.status.allocatable["memory"]).removesuffix("Ki")) // 1024
+        assert abs(alloc_mib - share.memory_bytes // (1 << 20)) <= 1
+    status = real_cluster.provider.status(real_cluster.name)
+    assert status.ok and {n.kind for n in status.nodes} == {REAL}
+    assert all(status.processes[f"kubelet-real-node-{i}"].alive for i in range(1, NODES + 1))
+
+
+# -- pods: probes, restarts, limits, port-forward ------------------------------------------------
+
+def test_http_probes_make_a_locally_built_image_ready_and_a_killed_process_restarts(
+        real_cluster: RealCluster, ns: str) -> None:
+    core = real_cluster.core
+    core.create_namespaced_pod(ns, _pod("web", _container(real_cluster.image)))
+    pod = _ready_pod(core, ns, "web")
+    assert realnet.all_addresses_ours([pod.status.pod_ip])
+    assert pod.status.container_statuses[0].restart_count == 0
+    # the process really runs: kill it on its node, the kubelet restarts the container
+    node = realnodes.RealNode(real_cluster.layout, int(pod.spec.node_name.rsplit("-", 1)[1]))
+    subprocess.run(["ctr", "--address", str(node.socket), "-n", "k8s.io", "tasks", "kill", "-s", "SIGKILL",
+                    _container_id(pod)], check=True, capture_output=True, timeout=30)
+
+    def restarted() -> Any:
+        current = core.read_namespaced_pod("web", ns)
+        status = current.status.container_statuses[0]
+        return current if status.restart_count >= 1 and is_ready(current) else None
+
+    after = _wait(restarted, 60, "the killed container restarted and Ready again")
+    last = after.status.container_statuses[0].last_state.terminated
+    assert last is not None and last.exit_code == 137
+
+
+def test_a_container_over_its_memory_limit_is_oom_killed_while_one_within_it_runs(
+        real_cluster: RealCluster, ns: str) -> None:
+    core = real_cluster.core
+    core.create_namespaced_pod(ns, _pod("hog", _container(real_cluster.image, "--alloc-mb=200", memory="48Mi",
+                                                          probes=False), restartPolicy="Never"))
+    core.create_namespaced_pod(ns, _pod("modest", _container(real_cluster.image, "--alloc-mb=16", memory="96Mi")))
+
+    def oom() -> Any:
+        statuses = core.read_namespaced_pod("hog", ns).status.container_statuses or []
+        return statuses[0].state.terminated if statuses and statuses[0].state.terminated else None
+
+    terminated = _wait(oom, 60, "hog terminated")
+    assert terminated.reason == "OOMKilled" and terminated.exit_code == 137
+    modest = _ready_pod(core, ns, "modest")
+    time.sleep(2)
+    modest = core.read_namespaced_pod("modest", ns)
+    assert modest.status.container_statuses[0].restart_count == 0 and is_ready(modest)
+
+
+def test_port_forward_goes_through_the_kubelet_to_the_container(real_cluster: RealCluster, ns: str) -> None:
+    core = real_cluster.core
+    core.create_namespaced_pod(ns, _pod("pf", _container(real_cluster.image)))
+    _ready_pod(core, ns, "pf")
+    with PodPortForward(Kube(str(real_cluster.layout.kubeconfig), real_cluster.name).core, ns, "pf", 8080) as port:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as resp:
+            assert resp.status == 200 and resp.read().decode().strip() == "webapp on pf"
+    logs = core.read_namespaced_pod_log("pf", ns)
+    assert "listening on :8080" in logs
+
+
+def test_services_and_cluster_dns_reach_pods_across_nodes(real_cluster: RealCluster, ns: str) -> None:
+    core = real_cluster.core
+    core.create_namespaced_pod(ns, _pod("srv", _container(real_cluster.image), nodeName="real-node-1"))
+    core.create_namespaced_service(ns, {"metadata": {"name": "srv"}, "spec": {
+        "selector": {"app": "srv"}, "ports": [{"port": 80, "targetPort": 8080}]}})
+    _ready_pod(core, ns, "srv")
+    url = f"http://srv.{ns}.svc.cluster.local/"
+    core.create_namespaced_pod(ns, _pod("client", _container(real_cluster.image, f"--get={url}", probes=False),
+                                        nodeName="real-node-2", restartPolicy="Never"))
+
+    def done() -> Any:
+        statuses = core.read_namespaced_pod("client", ns).status.container_statuses or []
+        return statuses[0].state.terminated if statuses and statuses[0].state.terminated else None
+
+    terminated = _wait(done, 60, "the client pod finished")
+    assert terminated.exit_code == 0, core.read_namespaced_pod_log("client", ns)
+    assert core.read_namespaced_pod_log("client", ns).strip() == "200 webapp on srv"
+
+
+def test_an_image_that_was_not_built_here_is_never_pulled(real_cluster: RealCluster, ns: str) -> None:
+    core = real_cluster.core
+    core.create_namespaced_pod(ns, _pod("nopull", _container("localhost/deploytool/never-built:v0", probes=False)))
+
+    def waiting() -> Any:
+        statuses = core.read_namespaced_pod("nopull", ns).status.container_statuses or []
+        return statuses[0].state.waiting if statuses and statuses[0].state.waiting else None
+
+    reason = _wait(lambda: (w := waiting()) and w.reason == "ErrImageNeverPull" and w, 60, "ErrImageNeverPull")
+    assert "never-built" in reason.message
+
+
+# -- a StatefulSet pod keeps its name, claim and data -------------------------------------------
+
+def test_a_deleted_statefulset_pod_comes_back_with_its_claim_and_data(real_cluster: RealCluster, ns: str) -> None:
+    core, apps = real_cluster.core, real_cluster.apps
+    labels = {"app": "store"}
+    container = _container(real_cluster.image, "--data-dir=/data",
+                           volumeMounts=[{"name": "data", "mountPath": "/data"}])
+    apps.create_namespaced_stateful_set(ns, {
+        "metadata": {"name": "store"},
+        "spec": {"serviceName": "store", "replicas": 1, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels},
+                              "spec": {"containers": [container], "terminationGracePeriodSeconds": 1}},
+                 "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                     "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "64Mi"}}}}]}})
+    first = _ready_pod(core, ns, "store-0", timeout=90)
+    claim = core.read_namespaced_persistent_volume_claim("data-store-0", ns)
+    assert "boots: 1" in core.read_namespaced_pod_log("store-0", ns)
+    core.delete_namespaced_pod("store-0", ns)
+
+    def replaced() -> Any:
+        pod = core.read_namespaced_pod("store-0", ns)
+        return pod if pod.metadata.uid != first.metadata.uid and is_ready(pod) else None
+
+    second = _wait(replaced, 90, "store-0 back and Ready")
+    assert second.spec.volumes[0].persistent_volume_claim.claim_name == "data-store-0"
+    assert core.read_namespaced_persistent_volume_claim("data-store-0", ns).metadata.uid == claim.metadata.uid
+    assert "boots: 2" in core.read_namespaced_pod_log("store-0", ns)  # the file written by the first pod
+
+
+# -- a node dies ---------------------------------------------------------------------------------
+
+def test_a_stopped_kubelet_makes_its_node_not_ready_and_its_pods_move(real_cluster: RealCluster, ns: str) -> None:
+    core, apps = real_cluster.core, real_cluster.apps
+    labels = {"app": "mover"}
+    fast_eviction = [{"key": f"node.kubernetes.io/{t}", "operator": "Exists", "effect": "NoExecute",
+                      "tolerationSeconds": 2} for t in ("not-ready", "unreachable")]
+    apps.create_namespaced_deployment(ns, {
+        "metadata": {"name": "mover"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels}, "spec": {
+                     "containers": [_container(real_cluster.image)], "tolerations": fast_eviction,
+                     "terminationGracePeriodSeconds": 1}}}})
+
+    def running_pod() -> Any:
+        pods = [p for p in core.list_namespaced_pod(ns, label_selector="app=mover").items
+                if is_ready(p) and p.metadata.deletion_timestamp is None]
+        return pods[0] if pods else None
+
+    before = _wait(running_pod, 60, "the mover pod Ready")
+    victim = before.spec.node_name
+    kube = Kube(str(real_cluster.layout.kubeconfig), real_cluster.name)
+    faults = real_cluster.provider.faults(kube)
+    try:
+        faults.fail_node(victim)
+        assert not realnodes.kubelet_running(real_cluster.layout, victim)
+
+        def not_ready() -> bool:
+            return not is_ready(core.read_node(victim))
+
+        _wait(not_ready, 120, f"{victim} NotReady (the node controller's grace period)", interval=2)
+
+        def moved() -> Any:
+            pod = running_pod()
+            return pod if pod and pod.spec.node_name != victim else None
+
+        after = _wait(moved, 120, "the pod rescheduled on another node and Ready", interval=2)
+        assert after.metadata.name != before.metadata.name
+    finally:
+        faults.restore_node(victim)
+    _wait(lambda: is_ready(core.read_node(victim)), 60, f"{victim} Ready again")
+
+
+# -- delete leaves nothing behind (runs last in this module) ------------------------------------
+
+def test_delete_stops_every_process_and_removes_bridges_chains_cgroups_and_mounts(
+        real_cluster: RealCluster) -> None:
+    layout = real_cluster.layout
+    pids = [realnodes.daemon_pid(layout, d) for d in realnodes.daemons(layout)]
+    assert pids and all(pids)
+    sockets = [n.socket for n in realnodes.existing(layout)]
+    cgroups = [n.cgroup for n in realnodes.existing(layout)]
+    result = real_cluster.provider.delete(real_cluster.name, progress=False)
+    assert result.deleted and not result.leftover_pids
+    assert not any(os.path.exists(f"/proc/{pid}") and _not_zombie(pid) for pid in pids)
+    assert not any(realnodes.shim_pids(s) for s in sockets)
+    assert realnet.our_bridges() == []
+    assert realnodes.mounts_under(layout.root) == []
+    assert not any(kubelet.cgroup_pids(c) for c in cgroups)
+    assert not any((h / c.lstrip("/")).exists() for h in kubelet.cgroup_controllers() for c in cgroups)
+    rules = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout
+    assert realnet.GUARD_CHAIN not in rules and "KUBE-" not in rules
+    assert hostslot.owner() is None
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
