@@ -73,7 +73,7 @@ def create(
 
       deploytool cluster create --name mixed --real-nodes 1 --nodes 2
 
-      deploytool cluster create --provider kind --load-image milvusdb/milvus:v2.6.4
+      deploytool cluster create --provider kind --load-image milvusdb/milvus:v2.6.24
     """
     chosen, name = _provider_and_name(provider, name)
     if real_nodes and not chosen.info.runs_real_nodes:
