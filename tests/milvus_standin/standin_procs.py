@@ -27,6 +27,7 @@ from deploytool.core.errors import ToolMissing
 
 REPO = Path(__file__).resolve().parents[2]
 STANDIN = REPO / "images" / "milvus-standin" / "milvus"
+IMAGE_PATH = "/milvus/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MINIO_USER, MINIO_PASSWORD = "standin-test-user", "standin-test-secret-key"
 
 
@@ -157,13 +158,16 @@ class StandIn:
     proc: subprocess.Popen[bytes] | None = None
     metrics_port: int = field(default_factory=free_port)
     port: int = field(default_factory=free_port)
+    # Run inside an image's root instead of from the source tree: chroot <root> milvus run <role>,
+    # with user.yaml where the chart mounts it (/milvus/configs/user.yaml).
+    image_root: Path | None = None
 
     @property
     def log(self) -> Path:
         return self.workdir / f"{self.role}.log"
 
     def start(self, write_config: bool = True) -> StandIn:
-        confdir = self.workdir / "configs"
+        confdir = self.workdir / "configs" if self.image_root is None else self.image_root / "milvus" / "configs"
         confdir.mkdir(parents=True, exist_ok=True)
         if write_config:
             (confdir / "user.yaml").write_text(yaml.safe_dump(self.config))
@@ -173,8 +177,14 @@ class StandIn:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MINIO_", "ETCD_", "MILVUS"))}
         env.update({"MILVUSCONF": str(confdir), "METRICS_PORT": str(self.metrics_port),
                     port_key: str(self.port), "STANDIN_CONNECT_TIMEOUT": "5", **self.env})
+        argv = [sys.executable, str(STANDIN), "run", self.role]
+        if self.image_root is not None:  # the image's own PATH and config dir; nothing from the host
+            env = {k: v for k, v in env.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+            env.pop("MILVUSCONF")  # Milvus falls back to <cwd>/configs: the image works in /milvus
+            env["PATH"] = IMAGE_PATH
+            argv = ["chroot", str(self.image_root), "/usr/bin/env", "--chdir=/milvus", "milvus", "run", self.role]
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen([sys.executable, str(STANDIN), "run", self.role], cwd=self.workdir, env=env,
+            self.proc = subprocess.Popen(argv, cwd=self.workdir, env=env,
                                          stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
         return self
 

@@ -19,9 +19,10 @@ from milvus_standin.s3 import S3, S3Error
 from milvus_standin.session import Session, SessionConflict
 
 ROLES = ("proxy", "mixcoord", "querynode", "datanode", "streamingnode", "standalone")
-# The config section whose gracefulStopTimeout / port a role reads (Milvus's paramtable groups).
-SECTION = {"proxy": "proxy", "mixcoord": "rootCoord", "querynode": "queryNode", "datanode": "dataNode",
-           "streamingnode": "streamingNode", "standalone": "common"}
+# The gracefulStopTimeout keys that bound a role's stop (docs/milvus-contract.md F8): mixcoord stops
+# rootCoord, queryCoord and dataCoord in turn; streamingnode and standalone have no key of their own.
+STOP_KEYS = {"proxy": ("proxy",), "mixcoord": ("rootCoord", "queryCoord", "dataCoord"), "querynode": ("queryNode",),
+             "datanode": ("dataNode",), "streamingnode": (), "standalone": ()}
 PORT_KEY = {"proxy": "proxy.port", "mixcoord": "rootCoord.port", "querynode": "queryNode.port",
             "datanode": "dataNode.port", "streamingnode": "streamingNode.port", "standalone": "proxy.port"}
 ENGINE_ENV = "STANDIN_ENGINE_ADDRESS"  # host:port of the shared milvus-lite engine (proxy)
@@ -79,6 +80,8 @@ class Role:
         return self.cfg.get("common.storageType").lower() in ("remote", "minio", "opendal")
 
     def connect_etcd(self) -> None:
+        if self.cfg.get_bool("etcd.auth.enabled"):
+            raise StartupFailed("etcd.auth.enabled is true: the stand-in does not implement etcd authentication")
         endpoints = self.cfg.get_list("etcd.endpoints")
         self.etcd = Etcd(endpoints)
         deadline = time.monotonic() + float(os.environ.get("STANDIN_CONNECT_TIMEOUT", "60"))
@@ -219,8 +222,12 @@ class Role:
         log.info(f"{self.name} is ready (stand-in)", port=port, healthz=f":{listen_port()}/healthz")
 
     def graceful_stop_timeout(self) -> float:
-        key = f"{SECTION[self.name]}.gracefulStopTimeout"
-        return float(self.cfg.get(key) if self.cfg.has(key) else self.cfg.get("common.gracefulStopTimeout"))
+        """The role's own keys (summed for mixcoord), each falling back to common.gracefulStopTimeout."""
+        common = float(self.cfg.get("common.gracefulStopTimeout"))
+        keys = [f"{section}.gracefulStopTimeout" for section in STOP_KEYS[self.name]]
+        if not keys:
+            return common
+        return sum(float(self.cfg.get(key)) if self.cfg.has(key) else common for key in keys)
 
     def stop(self) -> bool:
         """Graceful stop within the configured timeout. True when everything drained in time."""
@@ -272,7 +279,7 @@ def run(role_name: str) -> int:
     try:
         role.start()
     except (StartupFailed, SessionConflict, woodpecker.ConditionalWriteUnsupported, config.ConfigError,
-            EtcdError, S3Error, OSError) as exc:
+            EtcdError, S3Error, OSError, RuntimeError) as exc:
         log.error(f"{role_name} failed to start", error=str(exc))
         if role.engine is not None:
             role.engine.stop()
