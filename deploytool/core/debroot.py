@@ -110,8 +110,15 @@ def _merge_usr(root: Path) -> None:
 def build_rootfs(name: str, packages: list[str], extra: Callable[[Path], None] | None = None,
                  extra_key: str = "", log: Callable[[str], None] = print) -> Path:
     """The cached root filesystem holding `packages` and their dependencies; built when missing."""
-    wanted = closure(packages)
-    versions = candidate_versions(wanted)
+    try:
+        wanted = closure(packages)
+        versions = candidate_versions(wanted)
+    except (ToolMissing, CommandFailed):
+        if os.geteuid() != 0 or shutil.which("apt-get") is None:
+            raise
+        _run(["apt-get", "update", "-q"])  # a fresh machine has no package lists yet
+        wanted = closure(packages)
+        versions = candidate_versions(wanted)
     digest = hashlib.sha256(f"debroot recipe {RECIPE}\n{extra_key}\n".encode())
     for package in wanted:
         digest.update(f"{package}={versions[package]}\n".encode())
