@@ -59,6 +59,9 @@ def standin_files() -> dict[str, FileEntry]:
         "#!/usr/bin/python3\n\"\"\"`milvus run <role>`: the Milvus stand-in (see /milvus/lib/milvus_standin).\"\"\"\n"
         "import sys\nsys.path.insert(0, '/milvus/lib')\nfrom milvus_standin.cli import main\nsys.exit(main())\n",
         mode=0o755)}
+    # Milvus 3.x images run as the user `milvus` (uid 999, docs/milvus-contract.md); give it a name here too.
+    files["/etc/passwd"] = FileEntry.text(debroot.PASSWD + "milvus:x:999:999:milvus:/milvus:/bin/sh\n")
+    files["/etc/group"] = FileEntry.text(debroot.GROUP + "milvus:x:999:\n")
     for path in sorted((src / "milvus_standin").glob("*.py")):
         files[f"/milvus/lib/milvus_standin/{path.name}"] = FileEntry.from_path(path, 0o644)
     return files
