@@ -16,6 +16,7 @@ import uuid
 import pytest
 from standin_procs import (
     cluster_config,
+    free_port,
     minio_env,
     session_keys,
     start_etcd,
@@ -255,3 +256,26 @@ def test_standalone_runs_the_engine_with_its_data_on_its_volume(standins, tmp_pa
     assert client.has_collection("kept")
     client.load_collection("kept")
     assert client.get("kept", ids=[1])[0]["id"] == 1
+
+
+def test_proxy_is_not_ready_while_its_engine_does_not_answer(standins, etcd, minio):
+    dead = f"127.0.0.1:{free_port()}"  # nothing listens there
+    proxy = standins("proxy", cluster_config(etcd, minio), env={**minio_env(), "STANDIN_ENGINE_ADDRESS": dead})
+    deadline = time.monotonic() + 30
+    status, body = 0, ""
+    while time.monotonic() < deadline and proxy.proc.poll() is None:
+        try:
+            status, body = proxy.healthz(json_detail=True)
+            if status and "engine" in body:
+                break
+        except OSError:
+            pass
+        time.sleep(0.2)
+    assert status == 500 and {"name": "engine", "code": 2} in json.loads(body)["detail"], body
+    assert proxy.livez() == 200
+
+
+def test_proxy_without_an_engine_address_refuses_to_start(standins, etcd, minio):
+    proxy = standins("proxy", cluster_config(etcd, minio), env=minio_env())
+    assert proxy.wait_exit(30) == 1
+    assert "proxy needs the shared engine's host:port in $STANDIN_ENGINE_ADDRESS" in proxy.logs()
