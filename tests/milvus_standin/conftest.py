@@ -74,10 +74,10 @@ def standins(tmp_path: Path) -> Iterator[Any]:
     started: list[StandIn] = []
 
     def make(role: str, config: dict[str, Any], env: dict[str, str] | None = None, start: bool = True,
-             write_config: bool = True, image_root: Path | None = None) -> StandIn:
+             write_config: bool = True, image_root: Path | None = None, userspec: str = "") -> StandIn:
         workdir = tmp_path / f"{role}-{len(started)}"
         workdir.mkdir()
-        standin = StandIn(role, workdir, config, dict(env or {}), image_root=image_root)
+        standin = StandIn(role, workdir, config, dict(env or {}), image_root=image_root, userspec=userspec)
         started.append(standin)
         return standin.start(write_config) if start else standin
 

@@ -161,6 +161,7 @@ class StandIn:
     # Run inside an image's root instead of from the source tree: chroot <root> milvus run <role>,
     # with user.yaml where the chart mounts it (/milvus/configs/user.yaml).
     image_root: Path | None = None
+    userspec: str = ""  # the image's User (chroot --userspec), e.g. 999:999 for Milvus 3.x
 
     @property
     def log(self) -> Path:
@@ -182,7 +183,10 @@ class StandIn:
             env = {k: v for k, v in env.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
             env.pop("MILVUSCONF")  # Milvus falls back to <cwd>/configs: the image works in /milvus
             env["PATH"] = IMAGE_PATH
-            argv = ["chroot", str(self.image_root), "/usr/bin/env", "--chdir=/milvus", "milvus", "run", self.role]
+            env["HOME"] = "/milvus"
+            user = [f"--userspec={self.userspec}"] if self.userspec else []
+            argv = ["chroot", *user, str(self.image_root), "/usr/bin/env", "--chdir=/milvus",
+                    "milvus", "run", self.role]
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(argv, cwd=self.workdir, env=env,
                                          stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)

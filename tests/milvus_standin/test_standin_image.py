@@ -51,6 +51,7 @@ def _unpack(archive: Path, into: Path) -> dict:
         tar.extractall(into, filter="fully_trusted")
     for name, minor in (("null", 3), ("zero", 5), ("random", 8), ("urandom", 9)):  # a runtime provides /dev
         os.mknod(into / "dev" / name, 0o666 | 0o020000, os.makedev(1, minor))
+        (into / "dev" / name).chmod(0o666)  # mknod's mode passes through the umask
     return config
 
 
@@ -89,13 +90,16 @@ def test_image_runs_a_role_against_real_etcd_and_minio(standins, etcd, minio, st
     assert role.wait_exit(20) == 0
 
 
-def test_image_runs_standalone_with_the_engine_inside(standins, standin_root):
-    pymilvus = pytest.importorskip("pymilvus")
-    root, _ = standin_root
-    config = {"etcd": {"use": {"embed": True}, "data": {"dir": "/var/lib/milvus/etcd"}},
+DEV_CONFIG = {"etcd": {"use": {"embed": True}, "data": {"dir": "/var/lib/milvus/etcd"}},
               "common": {"storageType": "local", "gracefulStopTimeout": 10},
               "localStorage": {"path": "/var/lib/milvus/data/"}, "mq": {"type": "woodpecker"},
               "woodpecker": {"storage": {"type": "local", "rootPath": "/var/lib/milvus/woodpecker"}}}
+
+
+def test_image_runs_standalone_with_the_engine_inside(standins, standin_root):
+    pymilvus = pytest.importorskip("pymilvus")
+    root, _ = standin_root
+    config = DEV_CONFIG
     standalone = standins("standalone", config, image_root=root)
     standalone.wait_healthy(timeout=180)
     client = pymilvus.MilvusClient(uri=f"http://127.0.0.1:{standalone.port}")
@@ -120,3 +124,29 @@ def test_etcd_and_minio_images_hold_the_pinned_binaries(tmp_path):
         assert proc.returncode == 0, proc.stderr
         assert ("etcd Version" in proc.stdout) if spec.name == "etcd" else ("minio version" in proc.stdout)
     assert config["config"]["Entrypoint"] == ["/usr/bin/minio"]  # the chart passes only `server /data ...`
+
+
+def test_3x_image_runs_as_uid_999_so_its_volume_needs_the_fsgroup(standins, tmp_path_factory):
+    """Milvus 3.x images run as uid 999 (docs/milvus-contract.md F18): on a volume only root may write
+    the standalone cannot keep its data; with what fsGroup 999 does to the volume, it can."""
+    pymilvus = pytest.importorskip("pymilvus")
+    if os.geteuid() != 0 or shutil.which("chroot") is None:
+        _need("running an image's root needs root and chroot")
+    built = standin_images.standin_image("v3.0.2", log=lambda m: None)
+    root = tmp_path_factory.mktemp("image3") / "root"
+    config = _unpack(built.archive, root)
+    assert config["config"]["User"] == "999:999"
+    volume = root / "var/lib/milvus"
+    volume.mkdir(parents=True)  # a fresh volume: root-owned, 0755
+    refused = standins("standalone", DEV_CONFIG, image_root=root, userspec="999:999")
+    assert refused.wait_exit(60) == 1
+    assert "Permission denied" in refused.logs()
+    os.chown(volume, 0, 999)  # what the kubelet does for fsGroup 999: group 999, group-writable, setgid
+    volume.chmod(0o2775)
+    standalone = standins("standalone", DEV_CONFIG, image_root=root, userspec="999:999")
+    standalone.wait_healthy(timeout=180)
+    client = pymilvus.MilvusClient(uri=f"http://127.0.0.1:{standalone.port}")
+    client.create_collection("as_999", dimension=2)
+    client.insert("as_999", [{"id": 1, "vector": [1.0, 0.0]}])
+    data = volume / "data" / "standin-milvus-lite"
+    assert data.is_dir() and data.stat().st_uid == 999

@@ -57,3 +57,8 @@ def test_standin_image_runs_the_charts_command_from_path(tmp_path: Path):
     assert "Entrypoint" not in fields and fields["WorkingDir"] == "/milvus"
     assert "/milvus/bin/milvus" in spec.files and spec.files["/milvus/bin/milvus"].mode == 0o755
     assert "/milvus/lib/milvus_standin/roles.py" in spec.files
+
+
+def test_standin_for_3x_runs_as_milvus_uid_999_and_for_2_6_as_root(tmp_path: Path):
+    assert standin_images.standin_spec("v3.0.2", tmp_path).user == "999:999"
+    assert standin_images.standin_spec("v2.6.24", tmp_path).user == ""

@@ -20,6 +20,7 @@ from pathlib import Path
 from deploytool.clusters.local.images import BuiltImage, FileEntry, ImageSpec, build_image
 from deploytool.core import debroot, paths, toolchain
 from deploytool.core.errors import CommandFailed
+from deploytool.render import versions
 
 # Debian packages of the stand-in's root: Python 3 with PyYAML, a shell and coreutils (sleep, env),
 # and the C++ runtime the engine's wheels (numpy, faiss, pyarrow, grpcio) link against.
@@ -67,8 +68,14 @@ def standin_files() -> dict[str, FileEntry]:
     return files
 
 
+MILVUS_USER = "999:999"  # what Milvus 3.x images run as (docs/milvus-contract.md F18); 2.6 images run as root
+
+
 def standin_spec(tag: str, rootfs: Path) -> ImageSpec:
+    """The stand-in for Milvus `tag`; for a 3.x tag it runs as uid/gid 999 like Milvus 3's image, so a
+    pod that writes its volume needs the chart's fsGroup exactly as with the real image."""
     return ImageSpec(
+        user=MILVUS_USER if versions.is_3x(tag) else "",
         name="milvus-standin", tag=tag, rootfs=rootfs, files=standin_files(),
         cmd=("milvus", "run", "standalone"), workdir="/milvus",
         env={"PATH": "/milvus/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
