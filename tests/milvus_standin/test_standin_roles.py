@@ -279,3 +279,11 @@ def test_proxy_without_an_engine_address_refuses_to_start(standins, etcd, minio)
     proxy = standins("proxy", cluster_config(etcd, minio), env=minio_env())
     assert proxy.wait_exit(30) == 1
     assert "proxy needs the shared engine's host:port in $STANDIN_ENGINE_ADDRESS" in proxy.logs()
+
+
+def test_etcd_endpoints_fail_over_to_a_member_that_answers(standins, etcd, minio):
+    config = cluster_config(etcd, minio)
+    config["etcd"]["endpoints"] = [f"127.0.0.1:{free_port()}", etcd.address]  # first member down
+    role = standins("querynode", config, env=minio_env())
+    role.wait_healthy()
+    assert [k for k in session_keys(etcd, config["etcd"]["rootPath"]) if k.startswith("querynode-")]

@@ -109,3 +109,9 @@ def etcd_image(tag: str | None = None) -> BuiltImage:
 
 def minio_image(tag: str | None = None) -> BuiltImage:
     return build_image(minio_spec(tag))
+
+
+def local_images(milvus_tags: list[str], log=print) -> list[BuiltImage]:  # type: ignore[no-untyped-def]
+    """Every image a deployment on real nodes needs: one stand-in per Milvus tag (a drill's from and to
+    versions; a tag never built stays a real image-not-found), etcd and MinIO at their pinned builds."""
+    return [*(standin_image(tag, log) for tag in milvus_tags), etcd_image(), minio_image()]
