@@ -287,3 +287,20 @@ def test_etcd_endpoints_fail_over_to_a_member_that_answers(standins, etcd, minio
     role = standins("querynode", config, env=minio_env())
     role.wait_healthy()
     assert [k for k in session_keys(etcd, config["etcd"]["rootPath"]) if k.startswith("querynode-")]
+
+
+def test_restarted_mixcoord_on_the_same_address_replaces_its_stale_session(standins, etcd, minio):
+    """A container restarted in place (same pod IP and port) finds its old session still leased: like
+    Milvus it purges a session with its own address and a lower server id instead of waiting it out."""
+    config = cluster_config(etcd, minio)
+    config["common"]["session"] = {"ttl": 60, "retryTimes": 3}
+    first = standins("mixcoord", config, env=minio_env())
+    first.wait_healthy()
+    first.proc.kill()  # no graceful stop: the session key stays until its 60 s lease expires
+    first.wait_exit(10)
+    assert "mixcoord" in session_keys(etcd, config["etcd"]["rootPath"])
+    again = standins("mixcoord", config, env={**minio_env(), "ROOTCOORD_PORT": str(first.port)})
+    start = time.monotonic()
+    again.wait_healthy(timeout=30)
+    assert time.monotonic() - start < 20
+    assert "purge old session" in again.logs()
