@@ -24,7 +24,7 @@ from deploytool.core.errors import CommandFailed, ToolMissing
 
 # Which group provides which binary, in build order (smallest first so helm is usable early).
 # minio is AGPL-3.0: built here only to serve the local cluster's tests, never shipped (tools/minio/go.mod).
-GROUPS = ("helm", "etcd", "kwok", "metrics-server", "k8s", "coredns", "minio")
+GROUPS = ("helm", "etcd", "kwok", "metrics-server", "k8s", "kube-score", "coredns", "minio")
 BINARY_GROUP = {
     "helm": "helm",
     "etcd": "etcd",
@@ -37,6 +37,7 @@ BINARY_GROUP = {
     "kubectl": "k8s",
     "kubelet": "k8s",
     "kube-proxy": "k8s",
+    "kube-score": "kube-score",
     "coredns": "coredns",
     "minio": "minio",
 }
@@ -82,6 +83,8 @@ class ToolGroup:
                 ]
         elif self.name == "helm":
             flags.append(f"-X helm.sh/helm/v3/internal/version.version={self.version}")
+        elif self.name == "kube-score":  # `kube-score version` prints these
+            flags.append(f"-X main.version={self.version.lstrip('v')}")
         elif self.name == "metrics-server":  # metrics-server reports client-go's version variables
             flags.append(f"-X k8s.io/client-go/pkg/version.gitVersion={self.version}")
         return flags
