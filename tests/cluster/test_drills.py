@@ -21,8 +21,9 @@ from typer.testing import CliRunner
 
 from deploytool.cli.main import app
 from deploytool.clusters.local import nodes as local_nodes
+from deploytool.clusters.local.faults import POLICY
+from deploytool.clusters.local.milvus import USAGE_CPU_ANNOTATION
 from deploytool.core.helm import Helm
-from deploytool.drills.faults import POLICY, USAGE_CPU_ANNOTATION
 from deploytool.render.versions import DEFAULT_TAG
 
 pytestmark = pytest.mark.cluster

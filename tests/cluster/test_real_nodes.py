@@ -9,7 +9,6 @@ deletes it too (also when a test failed or the run was interrupted).
 
 from __future__ import annotations
 
-import atexit
 import os
 import signal
 import subprocess
@@ -28,8 +27,11 @@ from deploytool.clusters.base import NODE_KIND_LABEL, REAL, ClusterSpec
 from deploytool.clusters.local import LocalProvider, hostslot, images, kubelet, realnet, realnodes
 from deploytool.clusters.local.layout import Layout
 from deploytool.core.conditions import is_ready
+from deploytool.core.errors import BadInput
 from deploytool.core.kube import Kube
 from deploytool.core.portforward import PodPortForward
+
+pytestmark = pytest.mark.cluster
 
 IMAGE_TAG = "t1"
 NODES = 2
@@ -70,7 +72,7 @@ def _wait(check: Callable[[], Any], timeout: float, what: str, interval: float =
 
 
 @pytest.fixture(scope="module")
-def real_cluster() -> Iterator[RealCluster]:
+def real_cluster(cluster_lifetime: Any) -> Iterator[RealCluster]:
     provider = LocalProvider()
     ok, why = provider.available()
     try:
@@ -83,27 +85,18 @@ def real_cluster() -> Iterator[RealCluster]:
         pytest.skip(f"real nodes unavailable (make tools installs and builds them): {why}")
     name = f"dt-real-{uuid.uuid4().hex[:6]}"
     hostslot.wait_free(name, timeout=900)  # another session's cluster with real nodes
-    state = {"deleted": False}
-
-    def cleanup() -> None:
-        if not state["deleted"]:
-            state["deleted"] = True
-            provider.delete(name, progress=False)
-
-    atexit.register(cleanup)
-
-    def on_sigterm(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        ref = provider.create(name, ClusterSpec(nodes=0, real_nodes=NODES), progress=True)
+    with cluster_lifetime(provider, name):  # deleted at the end, also on failure or SIGTERM
+        for attempt in range(3):  # another session may take the machine's real-node slot first
+            try:
+                ref = provider.create(name, ClusterSpec(nodes=0, real_nodes=NODES), progress=True)
+                break
+            except BadInput as exc:
+                if "has real nodes" not in str(exc) or attempt == 2:
+                    raise
+                hostslot.wait_free(name, timeout=900)
         built = images.build_image(images.program_image("webapp", IMAGE_TAG, exposed_ports=(8080,)))
         realnodes.import_into_nodes(Layout(name), [built])
         yield RealCluster(provider, name, ref.api_client(), built.ref)
-    finally:
-        cleanup()
-        signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture
@@ -255,6 +248,16 @@ def test_an_image_that_was_not_built_here_is_never_pulled(real_cluster: RealClus
     assert "never-built" in reason.message
 
 
+def test_cpu_usage_of_real_pods_cannot_be_simulated(real_cluster: RealCluster, ns: str) -> None:
+    core = real_cluster.core
+    core.create_namespaced_pod(ns, _pod("busy", _container(real_cluster.image, probes=False)))
+    _wait(lambda: core.read_namespaced_pod("busy", ns).spec.node_name, 30, "busy scheduled")
+    faults = real_cluster.provider.faults(Kube(str(real_cluster.layout.kubeconfig), real_cluster.name))
+    with pytest.raises(BadInput, match="run on real nodes"):
+        faults.drive_cpu(ns, {"busy": 500})
+    assert "kwok.x-k8s.io/usage-cpu" not in (core.read_namespaced_pod("busy", ns).metadata.annotations or {})
+
+
 # -- a StatefulSet pod keeps its name, claim and data -------------------------------------------
 
 def test_a_deleted_statefulset_pod_comes_back_with_its_claim_and_data(real_cluster: RealCluster, ns: str) -> None:
@@ -327,6 +330,28 @@ def test_a_stopped_kubelet_makes_its_node_not_ready_and_its_pods_move(real_clust
     _wait(lambda: is_ready(core.read_node(victim)), 60, f"{victim} Ready again")
 
 
+# -- create again restarts what died ---------------------------------------------------------------
+
+def test_create_of_the_existing_cluster_restarts_dead_real_node_daemons(real_cluster: RealCluster, ns: str) -> None:
+    layout, core = real_cluster.layout, real_cluster.core
+    core.create_namespaced_pod(ns, _pod("survivor", _container(real_cluster.image), nodeName="real-node-2"))
+    before = _ready_pod(core, ns, "survivor")
+    for daemon in ("kubelet-real-node-2", "containerd-real-node-2", realnodes.COREDNS):
+        pid = realnodes.daemon_pid(layout, daemon)
+        assert pid
+        os.kill(pid, signal.SIGKILL)
+    _wait(lambda: realnodes.daemon_pid(layout, "kubelet-real-node-2") is None, 10, "the kubelet gone")
+    real_cluster.provider.create(real_cluster.name, ClusterSpec(nodes=0, real_nodes=NODES), progress=False)
+    restarted = realnodes.daemon_pid(layout, "kubelet-real-node-2")
+    time.sleep(5)  # the node stays Ready for its grace period anyway: the kubelet itself must stay up
+    assert all(realnodes.daemon_pid(layout, d) for d in realnodes.daemons(layout))
+    assert realnodes.daemon_pid(layout, "kubelet-real-node-2") == restarted
+    # the container outlived its containerd and kubelet (its shim kept it), as on a real node
+    after = _ready_pod(core, ns, "survivor")
+    assert _container_id(after) == _container_id(before)
+    assert after.status.container_statuses[0].restart_count == 0
+
+
 # -- delete leaves nothing behind (runs last in this module) ------------------------------------
 
 def test_delete_stops_every_process_and_removes_bridges_chains_cgroups_and_mounts(
@@ -336,7 +361,7 @@ def test_delete_stops_every_process_and_removes_bridges_chains_cgroups_and_mount
     assert pids and all(pids)
     sockets = [n.socket for n in realnodes.existing(layout)]
     cgroups = [n.cgroup for n in realnodes.existing(layout)]
-    result = real_cluster.provider.delete(real_cluster.name, progress=False)
+    result = real_cluster.provider.delete(real_cluster.name, progress=True)  # step times in the output
     assert result.deleted and not result.leftover_pids
     assert not any(os.path.exists(f"/proc/{pid}") and _not_zombie(pid) for pid in pids)
     assert not any(realnodes.shim_pids(s) for s in sockets)

@@ -47,8 +47,9 @@ def test_kubelet_config_keeps_each_node_apart_and_off_the_registry(tmp_path: Pat
 
 
 def test_containerd_config_is_private_to_the_node_and_restricts_oom_score(tmp_path: Path) -> None:
-    text = containerd.config_toml(tmp_path, "localhost/deploytool/pause:x", tmp_path / "net.d")
-    assert f'address = "{tmp_path}/containerd.sock"' in text
+    text = containerd.config_toml(tmp_path, Path("/run/deploytool/x/n1/c.sock"), "localhost/deploytool/pause:x",
+                                  tmp_path / "net.d")
+    assert 'address = "/run/deploytool/x/n1/c.sock"' in text and 'address = "/run/deploytool/x/n1/c.sock.ttrpc"' in text
     assert f'root = "{tmp_path}/root"' in text and f'Root = "{tmp_path}/runc"' in text
     assert "restrict_oom_score_adj = true" in text
     assert 'sandbox_image = "localhost/deploytool/pause:x"' in text
@@ -59,7 +60,7 @@ def test_containerd_config_is_private_to_the_node_and_restricts_oom_score(tmp_pa
 
 def test_containerd_refuses_a_socket_path_too_long_for_unix_sockets(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="too long"):
-        containerd.config_toml(tmp_path / ("x" * 120), "p", tmp_path)
+        containerd.config_toml(tmp_path, tmp_path / ("x" * 120), "p", tmp_path)
 
 
 def test_cni_network_routes_only_to_our_ranges() -> None:
@@ -145,3 +146,16 @@ def test_one_cluster_per_machine_holds_the_real_node_slot(tmp_path: Path, monkey
     assert hostslot.owner() is None
     hostslot.acquire("b")
     assert hostslot.owner() is None  # b has no folder either
+
+
+def test_containerd_counts_as_ready_only_once_its_latest_start_recovered_its_containers(tmp_path: Path) -> None:
+    log = tmp_path / "containerd.log"
+    assert not realnodes.cri_ready(log)
+    log.write_text("--- 2026 start: containerd\nmsg=\"Start streaming server\"\n")
+    assert realnodes.cri_ready(log)
+    with open(log, "a") as handle:  # restarted: the earlier start's line does not count
+        handle.write("--- 2026 start: containerd\nmsg=\"Start recovering state\"\n")
+    assert not realnodes.cri_ready(log)
+    with open(log, "a") as handle:
+        handle.write("msg=\"Start streaming server\"\n")
+    assert realnodes.cri_ready(log)

@@ -1,9 +1,10 @@
 """One containerd per real node: its configuration and how it is started.
 
 A kubelet kills every sandbox its runtime reports that it does not know, so two kubelets must
-never share a containerd: each real node gets its own root, state, socket and runc root, all in
-the node's folder. containerd and runc come from Debian's packages (`apt-get install containerd
-runc containernetworking-plugins`, done by `make tools`).
+never share a containerd: each real node gets its own root, state, socket and runc root, in the
+node's folder except the socket (run_dir: a unix socket path must stay short). containerd and
+runc come from Debian's packages (`apt-get install containerd runc containernetworking-plugins`,
+done by `make tools`).
 
 Facts this configuration relies on (learned on this machine, see docs/local-cluster.md):
 * `restrict_oom_score_adj = true`: without CAP_SYS_RESOURCE every sandbox otherwise fails with
@@ -17,6 +18,7 @@ Facts this configuration relies on (learned on this machine, see docs/local-clus
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -25,7 +27,9 @@ from deploytool.core.errors import ToolMissing
 CONTAINERD = "/usr/bin/containerd"
 RUNC = "/usr/sbin/runc"
 CNI_BIN_DIRS = ("/usr/lib/cni", "/opt/cni/bin")
-SOCKET_PATH_MAX = 100  # sun_path is 108 bytes; containerd adds ".ttrpc"
+SOCKET_PATH_MAX = 96  # containerd refuses socket paths over 104 bytes, and adds ".ttrpc"
+# Sockets live in a short folder of their own (a cluster folder may be deep): /run/deploytool/<id>/.
+RUN_DIR = Path("/run/deploytool")
 
 
 def cni_bin_dir() -> Path:
@@ -49,12 +53,11 @@ def check_installed() -> None:
                           "(make tools does this)")
 
 
-def config_toml(folder: Path, sandbox_image: str, cni_conf_dir: Path) -> str:
+def config_toml(folder: Path, socket: Path, sandbox_image: str, cni_conf_dir: Path) -> str:
     """containerd's config (version 2, as containerd 1.6 reads it) for a node whose files live in folder."""
-    socket = folder / "containerd.sock"
     if len(str(socket)) > SOCKET_PATH_MAX:
         raise ToolMissing(f"containerd socket path too long for a unix socket ({len(str(socket))} > "
-                          f"{SOCKET_PATH_MAX}): {socket}; set DEPLOYTOOL_CACHE to a shorter folder")
+                          f"{SOCKET_PATH_MAX}): {socket}")
     return f"""# Written by deploytool (clusters/local/containerd.py): one containerd per real node.
 version = 2
 root = "{folder / 'root'}"
@@ -124,8 +127,9 @@ def environment() -> dict[str, str]:
     return env
 
 
-def socket_path(folder: Path) -> Path:
-    return folder / "containerd.sock"
+def run_dir(cluster_root: Path) -> Path:
+    """The short folder holding a cluster's containerd sockets: /run/deploytool/<12 hex of its path>."""
+    return RUN_DIR / hashlib.sha256(str(cluster_root).encode()).hexdigest()[:12]
 
 
 def argv(folder: Path) -> list[str]:

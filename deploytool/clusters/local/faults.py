@@ -26,7 +26,7 @@ from deploytool.clusters.local import realnodes
 from deploytool.clusters.local.layout import Layout
 from deploytool.clusters.local.milvus import USAGE_CPU_ANNOTATION
 from deploytool.clusters.local.nodes import set_node_failed
-from deploytool.core.errors import CommandFailed
+from deploytool.core.errors import BadInput, CommandFailed
 from deploytool.core.kube import Kube
 
 POLICY = "deploytool-drill-broken-image"
@@ -67,6 +67,7 @@ class LocalFaults(Faults):
     def __init__(self, kube: Kube, layout: Layout | None = None) -> None:
         self.kube = kube
         self.layout = layout or Layout(kube.context or "")
+        self._node_kinds: dict[str, str] = {}
 
     # -- nodes -------------------------------------------------------------------------------
     def node_failure_unsupported(self) -> str:
@@ -91,6 +92,10 @@ class LocalFaults(Faults):
 
     # -- CPU usage ---------------------------------------------------------------------------
     def drive_cpu(self, namespace: str, usage_millicores: dict[str, int]) -> None:
+        real = self._pods_on_real_nodes(namespace, list(usage_millicores))
+        if real:  # kwok's usage rules only reach simulated pods: an annotation would change nothing
+            raise BadInput(f"pods {', '.join(real)} run on real nodes: their CPU usage cannot be set, "
+                           "only caused by load")
         for pod, millis in usage_millicores.items():
             try:
                 self.kube.core.patch_namespaced_pod(pod, namespace, {"metadata": {"annotations": {
@@ -98,6 +103,22 @@ class LocalFaults(Faults):
             except ApiException as exc:
                 if exc.status != 404:  # the pod went away meanwhile
                     raise
+
+    def _pods_on_real_nodes(self, namespace: str, pods: list[str]) -> list[str]:
+        kinds = self._node_kinds  # a node's kind never changes
+        found = []
+        for name in pods:
+            try:
+                node = self.kube.core.read_namespaced_pod(name, namespace).spec.node_name
+            except ApiException as exc:
+                if exc.status == 404:
+                    continue
+                raise
+            if node and node not in kinds:
+                kinds[node] = self._kind(node)
+            if node and kinds[node] == REAL:
+                found.append(name)
+        return found
 
     def stop_cpu(self, namespace: str, selector: str) -> int:
         cleared = 0

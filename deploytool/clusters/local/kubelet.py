@@ -21,8 +21,6 @@ from typing import Any
 
 from deploytool.core import quantity
 
-KIND_LABEL = "deploytool.io/node-kind"
-REAL, SIMULATED = "real", "simulated"
 CGROUP_BASE = "deploytool"  # every real node's cgroup root is /deploytool/<cluster>-<node>
 CGROUP_FS = Path("/sys/fs/cgroup")
 KUBELET_PORT = 10250

@@ -15,6 +15,7 @@ teardown() stops them all and removes bridges, cgroups, iptables chains and moun
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterable
@@ -23,14 +24,14 @@ from pathlib import Path
 
 import yaml
 
+from deploytool.clusters.base import NODE_KIND_LABEL, REAL
 from deploytool.clusters.local import containerd, hostslot, images, kubelet, kubeproxy, realnet
 from deploytool.clusters.local.layout import Layout, write_atomic
+from deploytool.clusters.local.nodes import ZONE_LABEL, ZONES
 from deploytool.core import procs, toolchain
 from deploytool.core.errors import DeploytoolError
 
 NODE_PREFIX = "real-node-"
-ZONES = ("zone-a", "zone-b", "zone-c")
-ZONE_LABEL = "topology.kubernetes.io/zone"
 KUBE_PROXY, COREDNS = "kube-proxy", "coredns"
 
 
@@ -57,7 +58,7 @@ class RealNode:
 
     @property
     def socket(self) -> Path:
-        return containerd.socket_path(self.containerd_dir)
+        return containerd.run_dir(self.layout.root) / f"n{self.index}" / "containerd.sock"
 
     @property
     def kubelet_dir(self) -> Path:
@@ -98,7 +99,7 @@ def has_any(layout: Layout) -> bool:
 
 
 def node_labels(node: RealNode) -> dict[str, str]:
-    return {kubelet.KIND_LABEL: kubelet.REAL, ZONE_LABEL: node.zone, "topology.kubernetes.io/region": "local"}
+    return {NODE_KIND_LABEL: REAL, ZONE_LABEL: node.zone, "topology.kubernetes.io/region": "local"}
 
 
 def check_available() -> None:
@@ -109,6 +110,8 @@ def check_available() -> None:
 
 
 def _wait(check: Callable[[], object], timeout: float, what: str, log: Path | None = None) -> None:
+    """Like base.wait_for, but an exception from check() (a daemon that exited) fails at once, and
+    the daemon's last log lines go into the TimeoutError."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -141,7 +144,9 @@ def start_host_network(layout: Layout) -> str:
 def start_containerd(node: RealNode, sandbox_image: images.BuiltImage) -> int:
     folder = node.containerd_dir
     folder.mkdir(parents=True, exist_ok=True)
-    write_atomic(folder / "config.toml", containerd.config_toml(folder, sandbox_image.ref, node.cni_conf_dir))
+    node.socket.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(folder / "config.toml",
+                 containerd.config_toml(folder, node.socket, sandbox_image.ref, node.cni_conf_dir))
     log = node.layout.log_file(node.daemon("containerd"))
     pid = procs.start_daemon(containerd.argv(folder), pid_file=node.layout.pid_file(node.daemon("containerd")),
                              log_file=log, env=containerd.environment())
@@ -149,10 +154,24 @@ def start_containerd(node: RealNode, sandbox_image: images.BuiltImage) -> int:
     def up() -> bool:
         if not procs.is_alive(node.layout.pid_file(node.daemon("containerd"))):
             raise DeploytoolError(f"containerd of {node.name} exited: {procs.tail(log, 5)}")
-        return node.socket.exists()
+        return node.socket.exists() and cri_ready(log)
 
-    _wait(up, 30, f"containerd of {node.name}", log)
+    _wait(up, 60, f"containerd of {node.name} (its CRI plugin)", log)
     return pid
+
+
+def cri_ready(log: Path) -> bool:
+    """True once the containerd started last (procs' "--- ... start:" marker) has its CRI plugin up.
+
+    containerd serves its socket before the CRI plugin has recovered the containers it already
+    had; a kubelet started then exits ("server is not initialized yet"). The plugin logs "Start
+    streaming server" once recovery is done.
+    """
+    try:
+        text = log.read_text(errors="replace")
+    except FileNotFoundError:
+        return False
+    return "Start streaming server" in text[text.rfind("\n--- ") + 1:]
 
 
 def start_kubelet(node: RealNode, share: kubelet.Share) -> int:
@@ -278,15 +297,16 @@ def unmount_all(folder: Path) -> list[str]:
     return mounts_under(folder)
 
 
-def teardown(layout: Layout, log: Callable[[str, str], None] | None = None) -> list[str]:
-    """Stop and remove everything real nodes made for this cluster. Returns what could not be removed."""
-    say = log or (lambda _what, _detail: None)
+def teardown(layout: Layout) -> list[str]:
+    """Stop and remove everything real nodes made for this cluster. Returns what could not be removed.
+
+    The machine-wide parts (bridges, iptables chains, ip_forward, the slot) only when this cluster
+    holds the machine's real-node slot.
+    """
     left: list[str] = []
     nodes = existing(layout)
     for node in nodes:
         left += stop_node(node)
-    if nodes:
-        say("stop real nodes", f"{len(nodes)} kubelet(s), containerd(s) and their containers")
     for daemon in (KUBE_PROXY, COREDNS):
         if layout.pid_file(daemon).exists() and not procs.stop_daemon(layout.pid_file(daemon)):
             left.append(daemon)
@@ -298,6 +318,11 @@ def teardown(layout: Layout, log: Callable[[str, str], None] | None = None) -> l
         except (DeploytoolError, OSError, subprocess.TimeoutExpired) as exc:
             left.append(f"kube-proxy --cleanup: {exc}")
     left += unmount_all(layout.root)
+    shutil.rmtree(containerd.run_dir(layout.root), ignore_errors=True)
+    try:
+        containerd.RUN_DIR.rmdir()  # when no other cluster has sockets there
+    except OSError:
+        pass
     for node in nodes:
         left += kubelet.remove_cgroup(node.cgroup)
     if nodes:
@@ -311,8 +336,6 @@ def teardown(layout: Layout, log: Callable[[str, str], None] | None = None) -> l
         if saved.exists():
             realnet.set_ip_forward(saved.read_text().strip() or "0")
         hostslot.release(layout.name)
-    if nodes:
-        say("remove real-node network", "bridges, iptables chains, cgroups, mounts")
     return left
 
 
