@@ -1,7 +1,7 @@
 """The Milvus stand-in, etcd and MinIO images as real containers on a real node.
 
-One cluster `dt-sti-<random>` with one real node (one cluster with real nodes per machine: the
-fixture waits for another session's), the images built here and imported into the node. The pods
+The cluster is test_real_nodes.py's (real nodes only; one such cluster per machine, its fixture waits
+for another session's), with the images built here imported into every node. The pods
 are hand-written to the chart's contract (args `milvus run <role>`, user.yaml mounted at
 /milvus/configs/user.yaml, MINIO_* from a Secret, readiness /healthz and liveness /livez on 9091):
 wiring the chart itself onto real nodes is the provider's next step (issue 13).
@@ -9,21 +9,17 @@ wiring the chart itself onto real nodes is the provider's next step (issue 13).
 
 from __future__ import annotations
 
-import atexit
-import os
-import signal
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from test_real_nodes import RealCluster, ns, real_cluster  # noqa: F401 - the shared real-node fixtures
 
-from deploytool.clusters.base import ClusterSpec
-from deploytool.clusters.local import LocalProvider, hostslot, realnodes, standin_images
+from deploytool.clusters.local import realnodes, standin_images
 from deploytool.clusters.local.layout import Layout
 from deploytool.core.conditions import is_ready
 from deploytool.core.kube import Kube
@@ -48,53 +44,11 @@ def _wait(check: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[tuple[str, client.ApiClient, dict[str, str]]]:
-    provider = LocalProvider()
-    ok, why = provider.available()
-    try:
-        realnodes.check_available()
-    except Exception as exc:  # noqa: BLE001 - reported below
-        ok, why = False, str(exc)
-    if not ok:
-        if os.environ.get("CI"):
-            pytest.fail(f"real nodes unavailable in CI: {why}")
-        pytest.skip(f"real nodes unavailable (make tools installs and builds them): {why}")
-    name = f"dt-sti-{uuid.uuid4().hex[:6]}"
-    hostslot.wait_free(name, timeout=900)
-    state = {"deleted": False}
-
-    def cleanup() -> None:
-        if not state["deleted"]:
-            state["deleted"] = True
-            provider.delete(name, progress=False)
-
-    atexit.register(cleanup)
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(KeyboardInterrupt()))
-    try:
-        ref = provider.create(name, ClusterSpec(nodes=0, real_nodes=1), progress=True)
-        built = standin_images.local_images([MILVUS_TAG], log=lambda m: None)
-        realnodes.import_into_nodes(Layout(name), built)
-        refs = {b.ref.split("/")[-1].split(":")[0]: b.ref for b in built}
-        yield name, ref.api_client(), refs
-    finally:
-        cleanup()
-        signal.signal(signal.SIGTERM, previous)
-
-
-@pytest.fixture
-def ns(cluster) -> Iterator[str]:
-    _, api, _ = cluster
-    core = client.CoreV1Api(api)
-    name = f"s-{uuid.uuid4().hex[:8]}"
-    core.create_namespace({"metadata": {"name": name}})
-    _wait(lambda: core.read_namespaced_service_account("default", name), 30, "the default service account")
-    try:
-        yield name
-    finally:
-        try:
-            core.delete_namespace(name, grace_period_seconds=0)
-        except ApiException:
-            pass
+def cluster(real_cluster: RealCluster) -> tuple[str, client.ApiClient, dict[str, str]]:  # noqa: F811
+    """test_real_nodes.py's cluster with real nodes, plus the stand-in, etcd and MinIO images."""
+    built = standin_images.local_images([MILVUS_TAG], log=lambda m: None)
+    realnodes.import_into_nodes(real_cluster.layout, built)
+    return real_cluster.name, real_cluster.api, {b.ref.split("/")[-1].split(":")[0]: b.ref for b in built}
 
 
 def _milvus_pod(name: str, image: str, role: str, secret: bool = True) -> dict[str, Any]:
@@ -115,25 +69,25 @@ def _milvus_pod(name: str, image: str, role: str, secret: bool = True) -> dict[s
                      "volumes": [{"name": "config", "configMap": {"name": name}}, {"name": "data", "emptyDir": {}}]}}
 
 
-def _config_map(core: client.CoreV1Api, ns: str, name: str, user_yaml: dict[str, Any]) -> None:
+def _config_map(core: client.CoreV1Api, namespace: str, name: str, user_yaml: dict[str, Any]) -> None:
     body = {"metadata": {"name": name}, "data": {"user.yaml": yaml.safe_dump(user_yaml)}}
-    core.create_namespaced_config_map(ns, body)
+    core.create_namespaced_config_map(namespace, body)
 
 
-def _ready(core: client.CoreV1Api, ns: str, name: str, timeout: float = 180) -> Any:
+def _ready(core: client.CoreV1Api, namespace: str, name: str, timeout: float = 180) -> Any:
     try:
-        return _wait(lambda: (lambda p: p if is_ready(p) else None)(core.read_namespaced_pod(name, ns)), timeout,
-                     f"pod {ns}/{name} Ready")
+        return _wait(lambda: (lambda p: p if is_ready(p) else None)(core.read_namespaced_pod(name, namespace)), timeout,
+                     f"pod {namespace}/{name} Ready")
     except AssertionError as exc:
-        pod = core.read_namespaced_pod(name, ns)
+        pod = core.read_namespaced_pod(name, namespace)
         try:
-            logs = core.read_namespaced_pod_log(name, ns, tail_lines=30)
+            logs = core.read_namespaced_pod_log(name, namespace, tail_lines=30)
         except ApiException as log_exc:
             logs = f"(no logs: {log_exc.reason})"
         raise AssertionError(f"{exc}\nstatus: {pod.status.container_statuses}\nlogs:\n{logs}") from None
 
 
-def test_standalone_pod_is_ready_on_its_real_probe_and_serves_pymilvus(cluster, ns):
+def test_standalone_pod_is_ready_on_its_real_probe_and_serves_pymilvus(cluster, ns):  # noqa: F811
     pymilvus = pytest.importorskip("pymilvus")
     name, api, refs = cluster
     core = client.CoreV1Api(api)
@@ -151,7 +105,7 @@ def test_standalone_pod_is_ready_on_its_real_probe_and_serves_pymilvus(cluster, 
         assert milvus.search("on_a_real_node", data=[[0.3, 0.7]], limit=1)[0][0]["id"] == 5
 
 
-def test_streamingnode_pod_passes_woodpeckers_check_on_a_minio_pod_and_a_wrong_key_crash_loops(cluster, ns):
+def test_streamingnode_pod_passes_woodpeckers_check_on_a_minio_pod_and_a_wrong_key_crash_loops(cluster, ns):  # noqa: F811
     _, api, refs = cluster
     core = client.CoreV1Api(api)
     core.create_namespaced_secret(ns, {"metadata": {"name": "minio"}, "stringData": {"user": KEY, "password": SECRET}})
