@@ -23,7 +23,8 @@ from deploytool.core import debpkgs, paths
 from deploytool.core.errors import CommandFailed, ToolMissing
 
 # Which group provides which binary, in build order (smallest first so helm is usable early).
-GROUPS = ("helm", "etcd", "kwok", "metrics-server", "k8s", "kube-score", "coredns")
+# minio is AGPL-3.0: built here only to serve the local cluster's tests, never shipped (tools/minio/go.mod).
+GROUPS = ("helm", "etcd", "kwok", "metrics-server", "k8s", "kube-score", "coredns", "minio")
 BINARY_GROUP = {
     "helm": "helm",
     "etcd": "etcd",
@@ -38,6 +39,7 @@ BINARY_GROUP = {
     "kube-proxy": "k8s",
     "kube-score": "kube-score",
     "coredns": "coredns",
+    "minio": "minio",
 }
 STAMP = ".deploytool-built"
 # Bump when the build recipe changes (names, flags), so every cache rebuilds once.
