@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Measure the figures the README quotes, in one run, on this machine.
 
-    .venv/bin/python bench/measure.py [--repeat 3]
+    .venv/bin/python bench/measure.py [--repeat 3] [--only render]
+
+`--only render` measures the render rows alone (no cluster: a few seconds).
 
 Renders are compared with plain `helm template` of the same chart and values in the same run
 (deploytool adds layering, schema + rule validation and file writing on top of helm). Cluster
@@ -39,6 +41,7 @@ def median(fn, repeat: int) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=["render"], help="measure only these rows (render: no cluster)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from deploytool.core import toolchain
@@ -58,6 +61,17 @@ def main() -> int:
             ours = median(lambda argv=ours_argv: timed(argv), args.repeat)
             rows.append((f"render --env {env}", f"{ours:.2f}s vs helm template {plain:.2f}s (x{ours / plain:.1f})"))
 
+    if args.only != "render":
+        rows += cluster_rows()
+    width = max(len(r[0]) for r in rows)
+    print(f"measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores")
+    for label, value in rows:
+        print(f"  {label:<{width}}  {value}")
+    return 0
+
+
+def cluster_rows() -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
     name = f"bench-{uuid.uuid4().hex[:6]}"
     where = ["--provider", "local", "--context", name]
     env = dict(os.environ, DEPLOYTOOL_S3_ACCESS_KEY="bench-access", DEPLOYTOOL_S3_SECRET_KEY="bench-secret")
@@ -71,11 +85,7 @@ def main() -> int:
         rows.append(("verify --env prod", f"{timed([*DT, 'verify', '--env', 'prod', *where], env):.1f}s"))
     finally:
         rows.append(("cluster delete", f"{timed([*DT, 'cluster', 'delete', '--name', name]):.1f}s"))
-    width = max(len(r[0]) for r in rows)
-    print(f"measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores")
-    for label, value in rows:
-        print(f"  {label:<{width}}  {value}")
-    return 0
+    return rows
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ import typer
 from deploytool.cli.common import ContextOpt, Env, Format, OutputOpt, Provider, ProviderOpt, Verbose, handle_errors
 from deploytool.core import output
 from deploytool.core.config import Target
-from deploytool.render.values import env_file
 
 
 @handle_errors
@@ -35,6 +34,7 @@ def down(
     from deploytool.deploy import cluster_select
     from deploytool.deploy.down import DownContext
     from deploytool.deploy.down import down as run_down
+    from deploytool.render.values import env_file
     env_file(env)  # unknown env -> exit 2 before touching any cluster
     choice = cluster_select.choose(provider.value, context)
     ref, kube = cluster_select.connect(choice)
