@@ -68,10 +68,3 @@ class Kube:
     def close(self) -> None:
         self.api.close()
 
-
-def labels(**pairs: str) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted(pairs.items()))
-
-
-def release_selector(release: str) -> str:
-    return labels(**{"app.kubernetes.io/instance": release})

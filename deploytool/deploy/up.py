@@ -23,7 +23,8 @@ from deploytool.core.config import Target
 from deploytool.core.errors import BadInput, CheckFailed, CommandFailed, PreflightFailed
 from deploytool.core.helm import Helm
 from deploytool.core.hpa import current_utilization
-from deploytool.core.kube import Kube, release_selector
+from deploytool.core.kube import Kube
+from deploytool.core.labels import release_selector
 from deploytool.core.steps import Run, Step, run_steps
 from deploytool.deploy import credentials, preflight
 from deploytool.deploy.cluster_select import ClusterChoice, connect, provider_of

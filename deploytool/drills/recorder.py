@@ -23,7 +23,8 @@ from urllib3.exceptions import HTTPError
 
 from deploytool.core.conditions import is_ready, pod_ready
 from deploytool.core.hpa import current_utilization
-from deploytool.core.kube import Kube, release_selector
+from deploytool.core.kube import Kube
+from deploytool.core.labels import release_selector
 from deploytool.drills.model import (
     EndpointSample,
     HpaSample,
