@@ -23,7 +23,6 @@ from deploytool.core import output
 from deploytool.core.config import Target
 from deploytool.core.errors import DeploytoolError
 from deploytool.core.steps import Run
-from deploytool.render.values import Layers
 
 
 @handle_errors
@@ -34,7 +33,7 @@ def up(
     values: ValuesFiles = None,
     set_: SetOpt = None,
     credentials_file: Annotated[Path | None, typer.Option("--credentials-file", help="YAML or KEY=VALUE file with access-key and secret-key for object storage.")] = None,  # noqa: E501
-    nodes: Annotated[int, typer.Option("--nodes", min=1, help="Nodes, if the cluster has to be created.")] = 3,
+    nodes: Annotated[int | None, typer.Option("--nodes", min=1, help="Nodes, if the cluster has to be created (default: as many as the env needs to be rolled, at least 3).")] = None,  # noqa: E501
     node_cpu: Annotated[str, typer.Option("--node-cpu", help="CPU per node, if the cluster has to be created.")] = "16",
     node_memory: Annotated[str, typer.Option("--node-memory", help="Memory per node, if created.")] = "64Gi",
     timeout: Annotated[int, typer.Option("--timeout", min=30, help="Seconds to wait for the rollout.")] = 600,
@@ -54,20 +53,21 @@ def up(
 
       deploytool up --env dev
 
-      deploytool up --env prod --provider local --nodes 4
+      deploytool up --env prod --provider local --nodes 5
 
       deploytool up --env staging --provider current --context my-cluster --output json
     """
     from deploytool.deploy import cluster_select
-    from deploytool.deploy.up import UpContext, UpOptions
+    from deploytool.deploy.up import UpRequest
     from deploytool.deploy.up import up as run_up
+    from deploytool.render.values import Layers
     choice = cluster_select.choose(provider.value, context)
     layers = Layers(env, list(values or []), list(set_ or []), cluster_select.values_overlay(choice))
-    ctx = UpContext(Target(env), layers, choice,
-                    UpOptions(nodes, node_cpu, node_memory, credentials_file, timeout, smoke, verify))
+    request = UpRequest(Target(env), layers, choice, credentials_file, nodes or 0, node_cpu, node_memory, timeout,
+                        smoke, verify)
     record = Run()
     try:
-        run_up(ctx, record, quiet=False)
+        _, outcome = run_up(request, record, quiet=False)
     except DeploytoolError as exc:
         if fmt != Format.json:
             raise
@@ -75,14 +75,14 @@ def up(
                           "error": str(exc), "details": list(getattr(exc, "details", []) or [])})
         output.error(str(exc))
         raise typer.Exit(exc.exit_code) from None
-    summary = "changed" if ctx.changed else "already up to date: nothing changed"
+    summary = "changed" if outcome.changed else "already up to date: nothing changed"
     if fmt == Format.json:
-        output.emit_json({"ok": True, "env": env, "cluster": choice.describe(), "changed": ctx.changed,
-                          "revision": ctx.revision, "steps": record.as_list(), "preflight": ctx.preflight,
-                          "smoke": ctx.smoke.as_dict() if ctx.smoke else None,
-                          "verify": [r.as_dict() for r in ctx.verify]})
+        output.emit_json({"ok": True, "env": env, "cluster": choice.describe(), "changed": outcome.changed,
+                          "revision": outcome.revision, "steps": record.as_list(), "preflight": outcome.preflight,
+                          "smoke": outcome.smoke.as_dict() if outcome.smoke else None,
+                          "verify": [r.as_dict() for r in outcome.verify]})
     else:
-        output.status(output.OK, f"{env} is up on {choice.describe()} (revision {ctx.revision}; {summary})")
+        output.status(output.OK, f"{env} is up on {choice.describe()} (revision {outcome.revision}; {summary})")
 
 
 def register(app: typer.Typer) -> None:

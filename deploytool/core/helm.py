@@ -29,11 +29,21 @@ class Helm:
         return argv
 
     def _run(self, args: list[str], timeout: float = 900) -> str:
+        """Run helm to completion. helm runs in a session of its own, so a Ctrl-C meant for deploytool
+        does not reach it half-way through a release operation: on KeyboardInterrupt (or any other
+        exception) helm is stopped here, and the caller settles what it left (deploy/release.py)."""
         argv = self._argv(args)
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True) as proc:
+            try:
+                out, err = proc.communicate(timeout=timeout)
+            except BaseException:
+                proc.kill()
+                proc.communicate()
+                raise
         if proc.returncode != 0:
-            raise CommandFailed(argv, proc.returncode, proc.stderr or proc.stdout)
-        return proc.stdout
+            raise CommandFailed(argv, proc.returncode, err or out)
+        return out
 
     def version(self) -> str:
         return self._run(["version", "--short"]).strip()
@@ -65,8 +75,9 @@ class Helm:
         with _values_file(values) as vf:
             return self._run([*args, "-f", vf], timeout=timeout_s + 120)
 
-    def uninstall(self, release: str, namespace: str, timeout_s: int = 300) -> str:
-        return self._run(["uninstall", release, "--namespace", namespace, "--wait", "--timeout", f"{timeout_s}s"])
+    def uninstall(self, release: str, namespace: str, timeout_s: int = 300, wait: bool = True) -> str:
+        return self._run(["uninstall", release, "--namespace", namespace, *(["--wait"] if wait else []),
+                          "--timeout", f"{timeout_s}s"])
 
     def history(self, release: str, namespace: str) -> list[dict[str, Any]]:
         try:
@@ -84,8 +95,8 @@ class Helm:
         out = self._run(["get", "values", release, "--namespace", namespace, "--output", "json"])
         return json.loads(out or "{}") or {}
 
-    def rollback(self, release: str, namespace: str, revision: int, timeout_s: int = 600) -> str:
-        return self._run(["rollback", release, str(revision), "--namespace", namespace, "--wait",
+    def rollback(self, release: str, namespace: str, revision: int, timeout_s: int = 600, wait: bool = True) -> str:
+        return self._run(["rollback", release, str(revision), "--namespace", namespace, *(["--wait"] if wait else []),
                           "--timeout", f"{timeout_s}s"], timeout=timeout_s + 60)
 
 
