@@ -45,9 +45,6 @@ class Helm:
             raise CommandFailed(argv, proc.returncode, err or out)
         return out
 
-    def version(self) -> str:
-        return self._run(["version", "--short"]).strip()
-
     def template(self, release: str, chart: Path, namespace: str, values: dict[str, Any]) -> str:
         return self.start_template(release, chart, namespace, values).result()
 

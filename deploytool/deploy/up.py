@@ -25,11 +25,10 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from deploytool.clusters.base import ClusterSpec, Connection
 from deploytool.core import paths, quantity, yamlio
 from deploytool.core.errors import CheckFailed, CommandFailed, PreflightFailed
-from deploytool.core.helm import Helm
 from deploytool.core.hpa import current_utilization
-from deploytool.core.kube import Kube
 from deploytool.core.labels import ENV, MANAGED_BY, MANAGER, release_selector
 from deploytool.core.steps import Run, Step, run_step, run_steps
 from deploytool.core.wait import wait_until
@@ -42,16 +41,6 @@ from deploytool.deploy.smoke import SmokeResult, run_smoke
 from deploytool.deploy.up_plan import UpPlan, UpRequest, plan_up
 from deploytool.deploy.workloads import wait_available
 from deploytool.render import manifests
-
-
-@dataclass(frozen=True)
-class Connected:
-    """A reachable cluster: how to reach it, clients, and whether its pods are simulated."""
-
-    description: str
-    kube: Kube
-    helm: Helm
-    simulated_pods: bool
 
 
 @dataclass(frozen=True)
@@ -78,7 +67,7 @@ class UpContext:
     """Everything the acting steps need, complete before the first of them runs."""
 
     plan: UpPlan
-    cluster: Connected
+    cluster: Connection
     state: ClusterState
     creds: credentials.Credentials
     outcome: UpOutcome
@@ -94,30 +83,27 @@ def make_plan(request: UpRequest) -> UpPlan:
     provider = provider_of(request.choice)
     rendered = manifests.render(request.layers, request.target)  # raises ToolMissing / ValidationFailed
     given = credentials.explicit(request.target.env, request.credentials_file)
-    return plan_up(request, rendered, given, provider.exists(request.choice.name), provider.name != "current")
+    return plan_up(request, rendered, given, provider.exists(request.choice.name), provider.info.manages_lifecycle)
 
 
 # -- 2. connect -------------------------------------------------------------------------------
 
-def connect(plan: UpPlan) -> tuple[tuple[Connected, ClusterState], str]:
+def connect(plan: UpPlan) -> tuple[tuple[Connection, ClusterState], str]:
     """Create the cluster if planned, connect to it, and read its state once. Returns both and a
     status detail."""
     choice = plan.request.choice
     provider = provider_of(choice)
     if plan.create:
-        ref = provider.create(choice.name, nodes=plan.create.nodes, node_cpu=plan.create.node_cpu,
-                              node_memory=plan.create.node_memory)
-        detail = f"{choice.describe()} created with {plan.create.nodes} nodes ({plan.create.reason})"
+        spec = ClusterSpec(plan.create.nodes, plan.create.node_cpu, plan.create.node_memory)
+        conn = provider.connect_to(provider.create(choice.name, spec))
+        detail = f"{conn.describe()} created with {plan.create.nodes} nodes ({plan.create.reason})"
     else:
-        ref = provider.ref(choice.name)
-        detail = f"{choice.describe()} exists"
-    kube = Kube(str(ref.kubeconfig) if ref.kubeconfig else None, ref.context)
-    kube.ping()
-    helm = Helm(str(ref.kubeconfig) if ref.kubeconfig else None, ref.context)
-    state = observe(kube, helm, plan.target)
+        conn = provider.connect_to(provider.ref(choice.name))
+        detail = f"{conn.describe()} exists"
+    state = observe(conn.kube, conn.helm, plan.target)
     if not plan.create:
         detail += f" ({state.nodes} nodes)"
-    return (Connected(choice.describe(), kube, helm, simulated_pods=ref.provider == "local"), state), detail
+    return (conn, state), detail
 
 
 # -- 3. decide --------------------------------------------------------------------------------
@@ -256,7 +242,7 @@ def _verify(ctx: UpContext) -> str:
 
     skip = ["milvus"] if ctx.outcome.smoke else []  # the smoke step just proved Milvus answers
     results = verify(ctx.cluster.kube, ctx.cluster.helm, ctx.plan.request.layers,
-                     simulated_pods=ctx.cluster.simulated_pods, skip=skip)
+                     simulated_pods=bool(ctx.cluster.simulated_nodes()), skip=skip)
     ctx.outcome.verify = results
     failed = [r for r in results if r.status == FAIL]
     if failed:

@@ -42,7 +42,7 @@ def prod4(local_cluster: Any) -> Iterator[Any]:
     before = {n.metadata.name for n in core.list_node().items}
     added = [n for n in local_nodes.create_nodes(core, 4, "16", "64Gi") if n not in before]
     deadline = time.monotonic() + 90
-    while not all(r["ready"] for r in local_nodes.summary(core) if r["name"].startswith("kwok-node-")):
+    while not all(n.ready for n in local_nodes.summary(core) if n.name.startswith("kwok-node-")):
         assert time.monotonic() < deadline, "node 4 never became Ready"
         time.sleep(1)
     where = ("--provider", "local", "--context", local_cluster.name)
