@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import abc
 import re
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -184,28 +183,3 @@ class ClusterProvider(abc.ABC):
         kube = Kube(str(ref.kubeconfig) if ref.kubeconfig else None, ref.context)
         kube.ping()
         return Connection(ref, kube, self.info, self.faults(kube))
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
-
-
-def wait_for(check: Callable[[], Any], timeout: float, interval: float = 0.5, what: str = "condition") -> Any:
-    """Call check() until it returns a truthy value (returned) or timeout seconds pass (TimeoutError).
-
-    Exceptions raised by check() count as 'not yet'; the last one is named in the TimeoutError.
-    """
-    deadline = time.monotonic() + timeout
-    last: BaseException | None = None
-    while True:
-        try:
-            value = check()
-            if value:
-                return value
-        except Exception as exc:  # noqa: BLE001 - retried until the deadline
-            last = exc
-        if time.monotonic() >= deadline:
-            hint = f" (last error: {_short(last)})" if last else ""
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{hint}")
-        time.sleep(interval)

@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from deploytool.clusters.base import REAL, ClusterProvider, ClusterRef, ClusterSpec, ProviderInfo, check_name, wait_for
+from deploytool.clusters.base import REAL, ClusterProvider, ClusterRef, ClusterSpec, ProviderInfo, check_name
 from deploytool.clusters.faults import Faults
 from deploytool.clusters.status import ApiServerStatus, ClusterStatus, DeleteResult, NodeStatus
 from deploytool.core import paths
 from deploytool.core.conditions import is_ready
 from deploytool.core.errors import BadInput, CommandFailed, ToolMissing
 from deploytool.core.steps import Step, run_steps
+from deploytool.core.wait import wait_until
 
 if TYPE_CHECKING:
     from deploytool.core.kube import Kube
@@ -163,7 +164,7 @@ class KindProvider(ClusterProvider):
         from kubernetes import client
 
         apps = client.AppsV1Api(api)
-        wait_for(lambda: (apps.read_namespaced_deployment("metrics-server", "kube-system").status.ready_replicas
+        wait_until(lambda: (apps.read_namespaced_deployment("metrics-server", "kube-system").status.ready_replicas
                           or 0) >= 1, timeout=300, what="metrics-server ready")
         return "ready"
 

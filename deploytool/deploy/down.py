@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from kubernetes.client.exceptions import ApiException
@@ -11,6 +10,7 @@ from deploytool.core.config import Target
 from deploytool.core.helm import Helm
 from deploytool.core.kube import Kube
 from deploytool.core.steps import Run, Step, run_steps
+from deploytool.core.wait import wait_until
 
 
 @dataclass
@@ -45,16 +45,21 @@ def _namespace(ctx: DownContext) -> str:
                 f"(--delete-data deletes them with the namespace)")
     ctx.kube.core.delete_namespace(ns)
     ctx.changed = True
-    deadline = time.monotonic() + ctx.timeout_s
-    while time.monotonic() < deadline:
+
+    def gone() -> bool:
         try:
             ctx.kube.core.read_namespace(ns)
         except ApiException as exc:
             if exc.status == 404:
-                return f"deleted {ns}" + (f" with {len(pvcs)} PVC(s)" if pvcs else "")
+                return True
             raise
-        time.sleep(1)
-    return f"{ns} is terminating (still there after {ctx.timeout_s}s)"
+        return False
+
+    try:
+        wait_until(gone, ctx.timeout_s, 1, f"{ns} to go", retry=())
+    except TimeoutError:
+        return f"{ns} is terminating (still there after {ctx.timeout_s}s)"
+    return f"deleted {ns}" + (f" with {len(pvcs)} PVC(s)" if pvcs else "")
 
 
 def down(ctx: DownContext, quiet: bool = False) -> Run:

@@ -29,6 +29,7 @@ from typing import Any
 
 from deploytool.core.errors import CheckFailed
 from deploytool.core.kube import Kube
+from deploytool.core.wait import wait_until
 from deploytool.deploy.milvus_client import PodClient, create_loaded_collection
 from deploytool.deploy.workloads import ready_pods
 from deploytool.drills.model import PodSample, ProbeSample
@@ -158,15 +159,7 @@ class Probe:
     # -- lifecycle ---------------------------------------------------------------------------
     def prepare(self) -> str:
         """Connect, create and load the probe's collection. Returns the pod it connected to."""
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                self._conn = self._open()
-                break
-            except Exception as exc:  # noqa: BLE001 - retried until the deadline
-                if time.monotonic() > deadline:
-                    raise CheckFailed(f"probe cannot connect: {exc}") from exc
-                time.sleep(2)
+        self._conn = wait_until(self._open, 60, 2, "the probe to connect", error=CheckFailed)
         self.created = True  # from here on, finish() drops the collection (also if creating it fails half-way)
         create_loaded_collection(self._conn.client, self.collection, self.dim, self.vectors)
         return self._conn.pod

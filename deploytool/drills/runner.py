@@ -29,6 +29,7 @@ from deploytool.core.helm import Helm
 from deploytool.core.kube import Kube
 from deploytool.core.labels import release_selector
 from deploytool.core.rollout import Rollout
+from deploytool.core.wait import wait_until
 from deploytool.deploy import cluster_select
 from deploytool.deploy.cluster_select import ClusterChoice
 from deploytool.deploy.workloads import list_workloads
@@ -103,16 +104,10 @@ class DrillContext:
 
     def wait(self, predicate: Callable[[], bool], timeout_s: float, interval: float = 1.0) -> bool:
         """Poll predicate until it holds (True) or timeout_s passes (False); errors count as 'not yet'."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                if predicate():
-                    return True
-            except (ApiException, HTTPError, OSError):  # transient API errors while the cluster churns
-                pass
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(interval)
+        try:  # transient API errors while the cluster churns count as 'not yet'
+            return wait_until(predicate, timeout_s, interval, retry=(ApiException, HTTPError, OSError))
+        except TimeoutError:
+            return False
 
     def all_settled(self) -> bool:
         states = self.workloads()
