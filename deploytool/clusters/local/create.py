@@ -21,6 +21,7 @@ from deploytool.clusters.local import kwok, milvus, nodes, storage
 from deploytool.clusters.local.layout import Layout
 from deploytool.core import procs, quantity
 from deploytool.core.errors import BadInput, ToolMissing
+from deploytool.core.labels import NODE_ZONES
 from deploytool.core.steps import Step
 from deploytool.core.wait import wait_until
 
@@ -103,7 +104,7 @@ def simulated_nodes(ctx: CreateContext) -> str:
 
     wait_until(all_ready, 90, what=f"{spec.nodes} nodes Ready")
     return (f"{spec.nodes} Ready ({spec.node_cpu} CPU, {spec.node_memory} each; "
-            f"zones {', '.join(nodes.ZONES[:spec.nodes])})")
+            f"zones {', '.join(NODE_ZONES[:spec.nodes])})")
 
 
 def volumes(ctx: CreateContext) -> str:

@@ -23,17 +23,18 @@ from deploytool.clusters.local.milvus import USAGE_CPU_ANNOTATION
 from deploytool.clusters.local.nodes import set_node_failed
 from deploytool.core.errors import BadInput, CommandFailed
 from deploytool.core.kube import Kube
+from deploytool.core.labels import MANAGED_BY, MANAGER
 from deploytool.core.wait import wait_until
 
 POLICY = "deploytool-drill-broken-image"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "deploytool"}
+MANAGED_BY_US = {MANAGED_BY: MANAGER}
 
 
 def unpullable_policy(namespace: str, suffix: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """A ValidatingAdmissionPolicy + binding refusing pods in namespace whose image ends in suffix."""
     policy = {
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": POLICY, "labels": MANAGED_BY},
+        "metadata": {"name": POLICY, "labels": MANAGED_BY_US},
         "spec": {
             "failurePolicy": "Fail",
             "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
@@ -49,7 +50,7 @@ def unpullable_policy(namespace: str, suffix: str) -> tuple[dict[str, Any], dict
     }
     binding = {
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": POLICY, "labels": MANAGED_BY},
+        "metadata": {"name": POLICY, "labels": MANAGED_BY_US},
         "spec": {"policyName": POLICY, "validationActions": ["Deny"],
                  "matchResources": {"namespaceSelector": {"matchLabels": {
                      "kubernetes.io/metadata.name": namespace}}}},

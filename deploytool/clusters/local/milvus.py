@@ -24,10 +24,10 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from deploytool.core import procs
+from deploytool.core.labels import MILVUS_PORT
 
 KWOK_GROUP = "kwok.x-k8s.io"
 KWOK_API_VERSION = "v1alpha1"
-MILVUS_PORT = 19530
 HEALTH_PORT = 9091
 PORT_FORWARD_RULE = "milvus-engine"
 USAGE_RULE = "deploytool-default-usage"
