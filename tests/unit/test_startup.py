@@ -16,9 +16,11 @@ def loaded_after(code: str) -> set[str]:
     return set(json.loads(out.strip().splitlines()[-1]))
 
 
-def test_importing_the_cli_loads_no_heavy_module() -> None:
+def test_importing_the_cli_loads_no_heavy_module_and_no_command() -> None:
     loaded = loaded_after("import deploytool.cli.main")
     assert not {m for m in loaded if m.split(".")[0] in HEAVY}
+    layers = ("deploytool.render", "deploytool.deploy", "deploytool.clusters", "deploytool.drills")
+    assert not {m for m in loaded if m.startswith(layers)}
 
 
 def test_render_loads_neither_the_kubernetes_client_nor_pymilvus(tmp_path: Path) -> None:
@@ -29,3 +31,6 @@ def test_render_loads_neither_the_kubernetes_client_nor_pymilvus(tmp_path: Path)
     assert (tmp_path / "out" / "values.yaml").is_file()
     assert "jsonschema" in loaded, "render validates"
     assert not {m for m in loaded if m.split(".")[0] in ("kubernetes", "pymilvus", "numpy", "matplotlib", "rich")}
+    assert not {m for m in loaded if m.startswith(("deploytool.clusters", "deploytool.drills", "deploytool.deploy"))}
+    assert {m for m in loaded if m.startswith("deploytool.cli.")} == {"deploytool.cli.main", "deploytool.cli.common",
+                                                                     "deploytool.cli.render"}
