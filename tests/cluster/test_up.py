@@ -176,3 +176,35 @@ def test_interrupted_up_leaves_no_pending_release_and_the_next_up_converges(loca
     finally:
         assert cli("down", "--env", "dev", "--provider", "local", "--context", local_cluster.name,
                    "--delete-data").exit_code == 0
+
+
+def test_up_sizes_a_new_cluster_so_prod_can_roll(creds) -> None:
+    """A cluster `up` creates holds prod *while rolling*: 3 replicas + maxSurge 1 under required
+    anti-affinity need 4 nodes (the old fixed default of 3 could never roll proxy or querynode)."""
+    name = f"dt-size-{uuid.uuid4().hex[:6]}"
+    try:
+        result = cli("up", "--env", "prod", "--provider", "local", "--context", name, "--no-smoke", "--no-verify",
+                     "--output", "json")
+        assert result.exit_code == 0, result.output
+        steps = {s["name"]: s["detail"] for s in json.loads(result.stdout)["steps"]}
+        assert steps["render and validate"].endswith(f"will create local/{name} with 4 nodes; credentials from "
+                                                     "environment")
+        assert f"local/{name} created with 4 nodes (proxy, querynode: 3 replicas + maxSurge 1" in steps["cluster"]
+        assert "4 nodes have" in steps["pre-flight"] and "warning" not in steps["pre-flight"]
+        ref = LocalProvider().ref(name)
+        assert len(Kube(str(ref.kubeconfig), ref.context).core.list_node().items) == 4
+    finally:
+        LocalProvider().delete(name, progress=False)
+
+
+def test_preflight_warns_that_prod_cannot_roll_on_three_nodes(local_cluster, creds) -> None:
+    where = ["--provider", "local", "--context", local_cluster.name]
+    try:
+        result = cli("up", "--env", "prod", *where, "--no-smoke", "--no-verify", "--output", "json")
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.stdout)
+        assert {w.split(":")[0] for w in data["preflight"]["warnings"]} == {"milvus-proxy", "milvus-querynode"}
+        preflight = next(s for s in data["steps"] if s["name"] == "pre-flight")["detail"]
+        assert "warning: milvus-" in preflight and "one more kubernetes.io/hostname domain" in preflight
+    finally:
+        assert cli("down", "--env", "prod", *where, "--delete-data").exit_code == 0
