@@ -42,12 +42,13 @@ def up(
     fmt: OutputOpt = Format.text,
     verbose: Verbose = False,
 ) -> None:
-    """Bring ENV up: render + validate, find or create the cluster, pre-flight, credentials Secret,
-    helm upgrade --install --atomic --wait, wait for every workload, pymilvus smoke.
+    """Bring ENV up: plan (render + validate, credentials, does the cluster exist?), create the
+    cluster if needed -- sized so ENV can be rolled --, pre-flight, credentials Secret,
+    helm upgrade --install --atomic --wait, wait for every workload, pymilvus smoke, verify.
 
     Idempotent: a second run changes nothing and says so. Credentials come from
     DEPLOYTOOL_S3_ACCESS_KEY / DEPLOYTOOL_S3_SECRET_KEY or --credentials-file (generated for dev);
-    they are never written to disk or printed.
+    they are never written to disk or printed. Ctrl-C never leaves the helm release pending.
 
     Examples:
 
