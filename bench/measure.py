@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -27,15 +28,24 @@ DT = [sys.executable, "-m", "deploytool.cli.main"]
 
 
 def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
+    return timed_both(argv, env)[0]
+
+
+def timed_both(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, the command and its children) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     proc = subprocess.run(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed: {proc.stderr.strip().splitlines()[-1:]}")
-    return time.monotonic() - start
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def median(fn, repeat: int) -> float:
-    return statistics.median(fn() for _ in range(repeat))
+def medians(argv: list[str], repeat: int) -> tuple[float, float]:
+    runs = [timed_both(argv) for _ in range(repeat)]
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
 
 def main() -> int:
@@ -57,9 +67,10 @@ def main() -> int:
             values.write_text(yaml.safe_dump(Layers(env).merged()))
             helm_argv = [helm, "template", "milvus", str(ROOT / "charts/milvus"), "-f", str(values)]
             ours_argv = [*DT, "render", "--env", env, "--out", f"{tmp}/out-{env}"]
-            plain = median(lambda argv=helm_argv: timed(argv), args.repeat)
-            ours = median(lambda argv=ours_argv: timed(argv), args.repeat)
-            rows.append((f"render --env {env}", f"{ours:.2f}s vs helm template {plain:.2f}s (x{ours / plain:.1f})"))
+            (plain, plain_cpu), (ours, ours_cpu) = medians(helm_argv, args.repeat), medians(ours_argv, args.repeat)
+            rows.append((f"render --env {env}",
+                         f"{ours:.2f}s vs helm template {plain:.2f}s (x{ours / plain:.1f}); "
+                         f"CPU {ours_cpu:.2f}s vs {plain_cpu:.2f}s (x{ours_cpu / plain_cpu:.1f})"))
 
     if args.only != "render":
         rows += cluster_rows()
