@@ -267,7 +267,7 @@ def acting_steps() -> list[Step[UpContext]]:
 
 def up(request: UpRequest, record: Run | None = None, quiet: bool = False) -> tuple[UpPlan, UpOutcome]:
     record = record if record is not None else Run()
-    plan = run_step(record, "render and validate", lambda: _with_detail(make_plan(request), UpPlan.describe), quiet)
+    plan = run_step(record, "plan", lambda: _plan_line(make_plan(request)), quiet)
     cluster, state = run_step(record, "cluster", lambda: connect(plan), quiet)
     checked = run_step(record, "pre-flight", lambda: _preflight_line(check_preflight(plan, state)), quiet)
     creds = run_step(record, "credentials", lambda: _credentials_line(plan, state), quiet)
@@ -276,8 +276,8 @@ def up(request: UpRequest, record: Run | None = None, quiet: bool = False) -> tu
     return plan, ctx.outcome
 
 
-def _with_detail(value: Any, describe: Any) -> tuple[Any, str]:
-    return value, describe(value)
+def _plan_line(plan: UpPlan) -> tuple[UpPlan, str]:
+    return plan, plan.describe()
 
 
 def _preflight_line(result: Preflight) -> tuple[Preflight, str]:
