@@ -21,7 +21,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from deploytool.clusters.base import SIMULATED
+from deploytool.clusters.base import SIMULATED, node_kind
 from deploytool.core import quantity
 from deploytool.core.conditions import is_ready
 from deploytool.core.errors import BadInput
@@ -117,8 +117,7 @@ class AutoscaleDrill(Drill):
             raise BadInput(f"{dep.metadata.name} has no CPU request: utilization is undefined")
         anti = dep.spec.template.spec.affinity.pod_anti_affinity if dep.spec.template.spec.affinity else None
         nodes = [n for n in ctx.kube.core.list_node().items if not n.spec.unschedulable and is_ready(n)]
-        kinds = ctx.conn.node_kinds()
-        found = sorted({kinds[n.metadata.name] for n in nodes})
+        found = sorted({node_kind(n.metadata.labels, ctx.conn.info.default_node_kind) for n in nodes})
         if len(found) > 1:
             raise BadInput(f"the autoscale drill drives either simulated or real CPU load, and {self.component} "
                            f"pods may land on both kinds of node here ({', '.join(found)})")

@@ -202,3 +202,7 @@ def validate(env: str, values: dict[str, Any]) -> list[Problem]:
             if not problems:
                 raise
     return problems
+
+
+# Rule modules register themselves into RULES with @rule when imported (kept last: they import this module).
+from deploytool.render import contract_rules  # noqa: E402,F401

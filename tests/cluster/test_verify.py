@@ -78,7 +78,7 @@ def rogue_pod(prod: dict, component: str, node: str, name: str) -> Iterator[str]
     labels = {"app.kubernetes.io/name": "milvus", "app.kubernetes.io/instance": "milvus",
               "app.kubernetes.io/component": component}
     pod = client.V1Pod(metadata=client.V1ObjectMeta(name=name, labels=labels), spec=client.V1PodSpec(
-        node_name=node, containers=[client.V1Container(name=component, image="milvusdb/milvus:v2.6.4")]))
+        node_name=node, containers=[client.V1Container(name=component, image="milvusdb/milvus:v2.6.24")]))
     core.create_namespaced_pod(NS, pod)
     try:
         wait_until(lambda: any(c.type == "Ready" and c.status == "True"
@@ -122,10 +122,10 @@ def test_workloads_fail_when_scaled_by_hand(prod: dict) -> None:
 
 def test_workloads_fail_on_unexpected_image(prod: dict) -> None:
     prod["kube"].apps.patch_namespaced_deployment("milvus-mixcoord", NS, {"spec": {"template": {"spec": {
-        "containers": [{"name": "mixcoord", "image": "milvusdb/milvus:v2.6.0"}]}}}})
+        "containers": [{"name": "mixcoord", "image": "milvusdb/milvus:v2.6.20"}]}}}})
     try:
-        wait_until(lambda: all(p.spec.containers[0].image.endswith("v2.6.0") for p in pods_of(prod, "mixcoord")),
-                   90, "mixcoord rolled to v2.6.0")
+        wait_until(lambda: all(p.spec.containers[0].image.endswith("v2.6.20") for p in pods_of(prod, "mixcoord")),
+                   90, "mixcoord rolled to v2.6.20")
         code, results = verify(prod, "workloads")
         assert code == 1
         assert "Deployment/milvus-mixcoord: image" in evidence(results["workloads"])
@@ -138,7 +138,8 @@ def test_statefulset_identity_deep_and_terminating_pvc(prod: dict) -> None:
                                  "--deep", "--output", "json"])
     assert result.exit_code == 0, result.output
     text = evidence(json.loads(result.stdout)["results"][0])
-    assert "returned as milvus-minio-0" in text and "data-milvus-minio-0" in text
+    # prod runs MinIO distributed (4 pods); the deep check deletes the highest ordinal
+    assert "returned as milvus-minio-3" in text and "data-milvus-minio-3" in text
 
     core = prod["kube"].core
     core.delete_namespaced_persistent_volume_claim("data-milvus-etcd-2", NS)  # held by pvc-protection

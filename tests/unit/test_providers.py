@@ -111,7 +111,7 @@ def test_cluster_status_as_json_keeps_the_documented_shape() -> None:
 
 
 @pytest.mark.parametrize("spec", [ClusterSpec(nodes=0), ClusterSpec(nodes=101), ClusterSpec(node_cpu="-1"),
-                                  ClusterSpec(node_memory="lots"), ClusterSpec(images=("milvusdb/milvus:v2.6.4",))])
+                                  ClusterSpec(node_memory="lots"), ClusterSpec(images=("milvusdb/milvus:v2.6.24",))])
 def test_local_create_refuses_a_bad_spec_before_anything_is_made(spec: ClusterSpec) -> None:
     with pytest.raises(BadInput):
         create.check_spec(spec)

@@ -53,6 +53,22 @@ def test_committed_envs_are_valid(env: str) -> None:
     assert validate(env, Layers(env).merged()) == []
 
 
+@pytest.mark.parametrize("path", sorted((CASES / "invalid").glob("*.yaml")), ids=lambda p: p.stem)
+def test_a_case_naming_its_rule_is_refused_by_that_rule(path: Path) -> None:
+    named = re.search(r"^# rule: (\S+)", path.read_text(), re.M)
+    if named is None:
+        return
+    problems, _ = _problems(path)
+    assert named.group(1) in {p.rule for p in problems}, [str(p) for p in problems]
+
+
+def test_every_contract_rule_has_a_breaking_case() -> None:
+    from deploytool.render.contract_rules import RULE_NAMES
+
+    refused = {p.rule for path in (CASES / "invalid").glob("*.yaml") for p in _problems(path)[0]}
+    assert set(RULE_NAMES) <= refused, f"rules without a breaking values case: {sorted(set(RULE_NAMES) - refused)}"
+
+
 def test_every_problem_is_collected_not_just_the_first() -> None:
     problems, expects = _problems(CASES / "invalid" / "several-problems.yaml")
     assert len(problems) >= len(expects) == 3
