@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -176,7 +175,7 @@ def helm_reason(ctx: UpContext) -> str:
     if not release.deployed:
         return f"last revision is {release.status}"
     deployed = helm.get_manifest(target.release, target.namespace)
-    if _normalized(deployed) != _normalized(yaml.safe_dump_all(ctx.plan.rendered.objects, sort_keys=True)):
+    if _normalized(deployed) != sorted(yamlio.dump(o, sort_keys=True) for o in ctx.plan.rendered.objects):
         return "upgrade"
     drift = find_drift(ctx.cluster.kube, target.namespace, ctx.plan.rendered.objects)
     if drift:
