@@ -72,6 +72,7 @@ def main() -> int:
                          f"{ours:.2f}s vs helm template {plain:.2f}s (x{ours / plain:.1f}); "
                          f"CPU {ours_cpu:.2f}s vs {plain_cpu:.2f}s (x{ours_cpu / plain_cpu:.1f})"))
 
+    rows += floor_rows(args.repeat)
     if args.only != "render":
         rows += cluster_rows()
     width = max(len(r[0]) for r in rows)
@@ -79,6 +80,25 @@ def main() -> int:
     for label, value in rows:
         print(f"  {label:<{width}}  {value}")
     return 0
+
+
+# What any Python CLI of ours pays before it does anything: the interpreter, a Typer app with one
+# option (Typer 0.29 coerces options with pydantic), and the JSON-schema validator's import.
+FLOOR = {
+    "floor: python, nothing imported": "pass",
+    "floor: a one-option Typer app": "import typer\napp = typer.Typer()\n@app.command()\n"
+                                     "def main(env: str = typer.Option(...)) -> None:\n    pass\n"
+                                     "app(['--env', 'prod'], standalone_mode=False)",
+    "floor: import jsonschema": "import jsonschema",
+}
+
+
+def floor_rows(repeat: int) -> list[tuple[str, str]]:
+    rows = []
+    for label, code in FLOOR.items():
+        wall, cpu = medians([sys.executable, "-c", code], repeat)
+        rows.append((label, f"{wall:.2f}s; CPU {cpu:.2f}s"))
+    return rows
 
 
 def cluster_rows() -> list[tuple[str, str]]:
