@@ -9,11 +9,12 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from jsonschema import Draft7Validator
+from jsonschema import Draft7Validator, ValidationError
 
 from deploytool.core import paths, quantity
 from deploytool.core.errors import Problem
 from deploytool.render.components import active_components, remote_deps
+from deploytool.render.redact import is_sensitive
 
 PROD_ENVS = ("prod", "production")
 MINIO_DEFAULT_CREDENTIALS = ("minioadmin", "minioadmin")
@@ -26,6 +27,45 @@ def _path(parts) -> str:
     return out
 
 
+INT32_MAX = 2**31 - 1
+
+
+_DESCRIBE: dict[str, Callable[[Any], str]] = {
+    "type": lambda v: f"must be of type {v}",
+    "enum": lambda v: "must be one of " + ", ".join(map(str, v)),
+    "const": lambda v: f"must be {v}",
+    "minimum": lambda v: f"must be at least {v}",
+    "maximum": lambda v: f"must be at most {v}",
+    "minLength": lambda v: f"must be at least {v} characters long",
+    "maxLength": lambda v: f"must be at most {v} characters long",
+    "pattern": lambda v: "does not have the expected format",
+    "minItems": lambda v: f"must have at least {v} items",
+    "maxItems": lambda v: f"must have at most {v} items",
+}
+
+
+def _schema_message(err: ValidationError) -> str:
+    """jsonschema's message, unless it would print a value that may be a credential or a whole mapping."""
+    where = list(err.absolute_path)
+    sensitive = is_sensitive(where)
+    if not sensitive and not isinstance(err.instance, (dict, list)):
+        if err.validator == "maximum" and err.validator_value == INT32_MAX:
+            return f"{err.instance} is above {INT32_MAX}, the largest number Kubernetes accepts here (int32)"
+        return err.message
+    if err.validator == "required":
+        return err.message  # names the missing key, not a value
+    if err.validator in _DESCRIBE:
+        text = _DESCRIBE[str(err.validator)](err.validator_value)
+    elif err.validator == "not":
+        text = str(err.schema.get("description") or "is not allowed here")
+    elif err.validator == "contains":
+        wanted = (err.validator_value or {}).get("const")
+        text = f"must contain {wanted}" if wanted is not None else "lacks a required item"
+    else:
+        text = f"fails the schema's {err.validator} check"
+    return f"{text} (value not shown)" if sensitive else text
+
+
 def schema_problems(values: dict[str, Any]) -> list[Problem]:
     schema = json.loads((paths.chart_dir() / "values.schema.json").read_text())
     problems: list[Problem] = []
@@ -36,7 +76,7 @@ def schema_problems(values: dict[str, Any]) -> list[Problem]:
             for extra in sorted(set(err.instance) - allowed):
                 problems.append(Problem(_path([*where, extra]), "unknown key", "schema"))
             continue
-        problems.append(Problem(_path(where), err.message, "schema"))
+        problems.append(Problem(_path(where), _schema_message(err), "schema"))
     return sorted(problems, key=lambda p: (p.path, p.message))
 
 
@@ -61,14 +101,13 @@ def limits_cover_requests(env: str, values: dict[str, Any]) -> Iterator[Problem]
     for key, spec in _workload_specs(values):
         resources = spec.get("resources") or {}
         requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
-        for res in ("cpu", "memory"):
+        for res in ("cpu", "memory", "ephemeral-storage"):
             if res not in requests or res not in limits:
                 continue
             try:
                 req, lim = quantity.parse(requests[res]), quantity.parse(limits[res])
-            except ValueError as exc:
-                yield Problem(f"{key}.resources", str(exc), "quantity")
-                continue
+            except ValueError:
+                continue  # input_rules.quantities_valid names the malformed one
             if lim < req:
                 yield Problem(f"{key}.resources.limits.{res}",
                               f"limit {limits[res]} is below the request {requests[res]}", "limits-cover-requests")
@@ -205,4 +244,4 @@ def validate(env: str, values: dict[str, Any]) -> list[Problem]:
 
 
 # Rule modules register themselves into RULES with @rule when imported (kept last: they import this module).
-from deploytool.render import contract_rules  # noqa: E402,F401
+from deploytool.render import contract_rules, input_rules  # noqa: E402,F401

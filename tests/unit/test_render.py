@@ -108,7 +108,8 @@ def test_prod_rolling_update_and_querynode_resources(render_env) -> None:
         assert strategy["type"] == "RollingUpdate"
         assert strategy["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
     res = milvus_container(workload(r, "querynode"))["resources"]
-    assert res == {"requests": {"cpu": "4", "memory": "16Gi"}, "limits": {"cpu": "8", "memory": "32Gi"}}
+    assert res == {"requests": {"cpu": "4", "memory": "16Gi", "ephemeral-storage": "10Gi"},
+                   "limits": {"cpu": "8", "memory": "32Gi", "ephemeral-storage": "100Gi"}}
     assert workload(r, "etcd")["spec"]["replicas"] == 3
 
 

@@ -65,6 +65,8 @@ spec:
         - name: {{ $name }}
           image: "{{ $root.Values.image.repository }}:{{ $tag }}"
           imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          securityContext:
+            {{- include "milvus.containerSecurityContext" (dict "root" $root) | nindent 12 }}
           args: ["milvus", "run", {{ $name | quote }}]
           env:
             {{- /* Embedded storage (standalone): the Secret is not required. */}}

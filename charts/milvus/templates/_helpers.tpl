@@ -82,6 +82,16 @@ become group-writable for uid 999); the non-root identity only for 3.x images (2
 {{- toYaml $sc -}}
 {{- end -}}
 
+{{/*
+Container securityContext of every container the chart renders: containerSecurityContext from
+values, with `extra` (a dict, e.g. readOnlyRootFilesystem for images known to write only to their
+volumes) merged over it; params: root, extra (optional).
+*/}}
+{{- define "milvus.containerSecurityContext" -}}
+{{- $sc := deepCopy (.root.Values.containerSecurityContext | default dict) -}}
+{{- toYaml (mergeOverwrite $sc (.extra | default dict)) -}}
+{{- end -}}
+
 {{/* preStop sleep in seconds for a role (milvus-operator: 30 s on proxy and standalone); empty = none */}}
 {{- define "milvus.preStopSeconds" -}}
 {{- if has . (list "proxy" "standalone") }}30{{ end -}}
