@@ -10,12 +10,12 @@ from typing import Any
 
 import yaml
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # same nodes and marks, ~10x faster
 _Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def load_all(text: str) -> Iterator[Any]:
-    return yaml.load_all(text, Loader=_Loader)  # noqa: S506 - a safe loader
+    return yaml.load_all(text, Loader=SafeLoader)  # noqa: S506 - a safe loader
 
 
 def dump(obj: Any, **options: Any) -> str:
