@@ -282,8 +282,13 @@ def test_node_failure_and_recovery(local_cluster: Cluster) -> None:
     local_nodes.set_node_failed(coordination, node, True)
     try:
         wait_until(lambda: not node_ready(), 120, 2, f"{node} NotReady")
-        taints = {(t.key, t.effect) for t in core.read_node(node).spec.taints or []}
-        assert ("node.kubernetes.io/unreachable", "NoExecute") in taints
+
+        def taints() -> set[tuple[str, str]]:
+            return {(t.key, t.effect) for t in core.read_node(node).spec.taints or []}
+
+        # the node lifecycle controller adds NoSchedule with NotReady, NoExecute on a later (rate-limited) pass
+        wait_until(lambda: ("node.kubernetes.io/unreachable", "NoExecute") in taints(), 30, 1,
+                   f"{node} tainted unreachable:NoExecute")
     finally:
         local_nodes.set_node_failed(coordination, node, False)
     wait_until(node_ready, 60, 1, f"{node} Ready again")
