@@ -37,7 +37,7 @@ from deploytool.deploy.cluster_state import ClusterState, observe
 from deploytool.deploy.drift import find_drift, restore_hpa_range
 from deploytool.deploy.release import read_state, settle
 from deploytool.deploy.smoke import SmokeResult, run_smoke
-from deploytool.deploy.up_plan import UpPlan, UpRequest, plan_up
+from deploytool.deploy.up_plan import HPA_METRICS, SMOKE, VERIFY, UpPlan, UpRequest, plan_up
 from deploytool.deploy.workloads import wait_available
 from deploytool.render import manifests
 
@@ -55,7 +55,6 @@ class UpOutcome:
 
     changed: bool = False
     revision: int = 0
-    credentials_rotated: bool = False
     preflight: dict[str, Any] = field(default_factory=dict)
     smoke: SmokeResult | None = None  # None: the smoke did not run
     verify: list[Any] = field(default_factory=list)
@@ -74,6 +73,11 @@ class UpContext:
     @property
     def namespace(self) -> str:
         return self.plan.target.namespace
+
+    @property
+    def rotates_credentials(self) -> bool:
+        """The Secret exists and gets another pair: the pods must restart to read it."""
+        return bool(self.state.secret) and credentials.differs(self.creds, self.state.secret)
 
 
 # -- 1. plan ----------------------------------------------------------------------------------
@@ -142,7 +146,6 @@ def _secret(ctx: UpContext) -> str:
     detail = credentials.apply(ctx.cluster.kube, target.namespace, target.secret_name, target.release,
                                ctx.creds, ctx.state.secret)
     ctx.outcome.changed = ctx.outcome.changed or "unchanged" not in detail
-    ctx.outcome.credentials_rotated = detail.startswith("updated")
     return detail
 
 
@@ -256,11 +259,11 @@ def acting_steps() -> list[Step[UpContext]]:
         Step("namespace", _namespace),
         Step("credentials Secret", _secret),
         Step("helm upgrade --install", _helm),
-        Step("restart for new credentials", _roll_for_credentials, applies=lambda ctx: ctx.outcome.credentials_rotated),
+        Step("restart for new credentials", _roll_for_credentials, applies=lambda ctx: ctx.rotates_credentials),
         Step("workloads available", _available),
-        Step("pymilvus smoke", _smoke, applies=lambda ctx: ctx.plan.request.smoke),
-        Step("autoscaler metrics", _hpa_metrics, applies=lambda ctx: ctx.plan.request.verify and bool(ctx.plan.hpas)),
-        Step("verify", _verify, applies=lambda ctx: ctx.plan.request.verify),
+        Step(SMOKE, _smoke, applies=lambda ctx: SMOKE in ctx.plan.checks),
+        Step(HPA_METRICS, _hpa_metrics, applies=lambda ctx: HPA_METRICS in ctx.plan.checks),
+        Step(VERIFY, _verify, applies=lambda ctx: VERIFY in ctx.plan.checks),
     ]
 
 

@@ -20,6 +20,9 @@ from deploytool.render.components import endpoint_component
 from deploytool.render.manifests import Rendered
 from deploytool.render.values import Layers
 
+# The steps after the rollout; which of them run is part of the plan.
+SMOKE, HPA_METRICS, VERIFY = "pymilvus smoke", "autoscaler metrics", "verify"
+
 
 @dataclass(frozen=True)
 class UpRequest:
@@ -72,6 +75,15 @@ class UpPlan:
         """The component clients connect to (the smoke goes through it)."""
         return endpoint_component(self.rendered.values)
 
+    @property
+    def checks(self) -> tuple[str, ...]:
+        """The steps after the rollout this plan runs: the smoke, and verify (after the HPAs'
+        first metrics, when the env has HPAs)."""
+        steps = [SMOKE] if self.request.smoke else []
+        if self.request.verify:
+            steps += [HPA_METRICS, VERIFY] if self.hpas else [VERIFY]
+        return tuple(steps)
+
     def credentials_source(self) -> str:
         if self.given_credentials:
             return self.given_credentials.source
@@ -82,7 +94,8 @@ class UpPlan:
     def describe(self) -> str:
         where = self.request.choice.describe()
         cluster = (f"will create {where} with {self.create.nodes} nodes" if self.create else f"{where} exists")
-        return f"{len(self.rendered.objects)} objects; {cluster}; credentials from {self.credentials_source()}"
+        return (f"{len(self.rendered.objects)} objects; {cluster}; credentials from {self.credentials_source()}; "
+                f"then {', '.join(self.checks) or 'no checks'}")
 
 
 def plan_up(request: UpRequest, rendered: Rendered, given: credentials.Credentials | None, cluster_exists: bool,

@@ -187,8 +187,8 @@ def test_up_sizes_a_new_cluster_so_prod_can_roll(creds) -> None:
                      "--output", "json")
         assert result.exit_code == 0, result.output
         steps = {s["name"]: s["detail"] for s in json.loads(result.stdout)["steps"]}
-        assert steps["plan"].endswith(f"will create local/{name} with 4 nodes; credentials from "
-                                                     "environment")
+        assert steps["plan"].endswith(f"will create local/{name} with 4 nodes; credentials from environment; "
+                                      "then no checks")
         assert f"local/{name} created with 4 nodes (proxy, querynode: 3 replicas + maxSurge 1" in steps["cluster"]
         assert "4 nodes have" in steps["pre-flight"] and "warning" not in steps["pre-flight"]
         ref = LocalProvider().ref(name)

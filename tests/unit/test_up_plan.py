@@ -16,15 +16,16 @@ from deploytool.deploy.cluster_state import ClusterState, node_rooms
 from deploytool.deploy.credentials import Credentials
 from deploytool.deploy.release import ReleaseState, settle
 from deploytool.deploy.sizing import identical_nodes
-from deploytool.deploy.up import check_preflight
-from deploytool.deploy.up_plan import UpRequest, plan_up
+from deploytool.deploy.up import UpContext, UpOutcome, check_preflight
+from deploytool.deploy.up_plan import HPA_METRICS, SMOKE, VERIFY, UpRequest, plan_up
 from deploytool.render.values import Layers
 
 GIVEN = Credentials("AK", "SK", "environment")
 
 
-def request(env: str, nodes: int = 0, provider: str = "local") -> UpRequest:
-    return UpRequest(Target(env), Layers(env), ClusterChoice(provider, "demo"), nodes=nodes)
+def request(env: str, nodes: int = 0, provider: str = "local", smoke: bool = True, verify: bool = True) -> UpRequest:
+    return UpRequest(Target(env), Layers(env), ClusterChoice(provider, "demo"), nodes=nodes, smoke=smoke,
+                     verify=verify)
 
 
 PLANS = [
@@ -139,3 +140,34 @@ def test_explicit_credentials_file_is_the_source(tmp_path: Path, render_env) -> 
 
     plan = plan_up(request("prod"), render_env("prod"), explicit("prod", path), False, True)
     assert f"credentials from file {path}" in plan.describe()
+
+
+@pytest.mark.parametrize(("env", "smoke", "verify", "checks"), [
+    ("prod", True, True, (SMOKE, HPA_METRICS, VERIFY)),
+    ("dev", True, True, (SMOKE, VERIFY)),  # no HPA in dev: nothing to wait for
+    ("prod", False, True, (HPA_METRICS, VERIFY)),
+    ("prod", True, False, (SMOKE,)),
+    ("prod", False, False, ()),
+])
+def test_the_plan_says_which_checks_run(render_env, env: str, smoke: bool, verify: bool,
+                                        checks: tuple[str, ...]) -> None:
+    plan = plan_up(request(env, smoke=smoke, verify=verify), render_env(env), GIVEN, True, True)
+    assert plan.checks == checks
+    assert plan.describe().endswith(f"then {', '.join(checks) or 'no checks'}")
+
+
+@pytest.mark.parametrize(("secret", "given", "rotates"), [
+    ({}, GIVEN, False),  # a new Secret: nothing runs with an old pair
+    ({"access-key": "AK", "secret-key": "SK"}, GIVEN, False),  # the same pair
+    ({"access-key": "AK", "secret-key": "old"}, GIVEN, True),
+    ({"access-key": "AK", "secret-key": "old"}, None, False),  # nothing given: the Secret is kept
+])
+def test_a_restart_is_decided_before_anything_changes(render_env, secret: dict[str, str],
+                                                      given: Credentials | None, rotates: bool) -> None:
+    from deploytool.deploy.credentials import choose
+
+    plan = plan_up(request("prod"), render_env("prod"), given, True, True)
+    cluster_state = ClusterState(3, (), (), namespace_exists=True, secret=secret)
+    creds = choose("prod", given, secret)
+    ctx = UpContext(plan, None, cluster_state, creds, UpOutcome())  # type: ignore[arg-type]
+    assert ctx.rotates_credentials is rotates
