@@ -208,3 +208,25 @@ def test_preflight_warns_that_prod_cannot_roll_on_three_nodes(local_cluster, cre
         assert "warning: milvus-" in preflight and "one more kubernetes.io/hostname domain" in preflight
     finally:
         assert cli("down", "--env", "prod", *where, "--delete-data").exit_code == 0
+
+
+def test_new_credentials_replace_the_secret_and_restart_the_pods(local_cluster, monkeypatch) -> None:
+    where = ["--provider", "local", "--context", local_cluster.name, "--no-smoke", "--no-verify"]
+    monkeypatch.delenv("DEPLOYTOOL_S3_ACCESS_KEY", raising=False)
+    monkeypatch.delenv("DEPLOYTOOL_S3_SECRET_KEY", raising=False)
+    try:
+        first = cli("up", "--env", "dev", *where, "--output", "json")
+        assert first.exit_code == 0, first.output
+        assert "restart for new credentials" not in [s["name"] for s in json.loads(first.stdout)["steps"]]
+        monkeypatch.setenv("DEPLOYTOOL_S3_ACCESS_KEY", "rotated-access")
+        monkeypatch.setenv("DEPLOYTOOL_S3_SECRET_KEY", "rotated-secret")
+        second = cli("up", "--env", "dev", *where, "--output", "json")
+        assert second.exit_code == 0, second.output
+        steps = {s["name"]: s["detail"] for s in json.loads(second.stdout)["steps"]}
+        assert steps["credentials Secret"].startswith("updated") and steps["credentials"] == "from environment"
+        assert steps["restart for new credentials"] == "restarted 1 workloads for the new credentials"
+        third = cli("up", "--env", "dev", *where, "--output", "json")
+        steps = {s["name"]: s["detail"] for s in json.loads(third.stdout)["steps"]}
+        assert "restart for new credentials" not in steps and steps["credentials"] == "existing Secret kept"
+    finally:
+        assert cli("down", "--env", "dev", *where[:4], "--delete-data").exit_code == 0
