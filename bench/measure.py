@@ -75,10 +75,7 @@ def main() -> int:
     rows += floor_rows(args.repeat)
     if args.only != "render":
         rows += cluster_rows()
-    width = max(len(r[0]) for r in rows)
-    print(f"measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores")
-    for label, value in rows:
-        print(f"  {label:<{width}}  {value}")
+    print_rows(rows)
     return 0
 
 
@@ -117,6 +114,14 @@ def cluster_rows() -> list[tuple[str, str]]:
     finally:
         rows.append(("cluster delete", f"{timed([*DT, 'cluster', 'delete', '--name', name]):.1f}s"))
     return rows
+
+
+def print_rows(rows: list[tuple[str, str]]) -> None:
+    """The figures as an aligned table, with the date and the machine's cores."""
+    width = max(len(r[0]) for r in rows)
+    print(f"measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores")
+    for label, value in rows:
+        print(f"  {label:<{width}}  {value}")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from deploytool.cli.common import (
 )
 from deploytool.core import output
 from deploytool.core.config import Target
-from deploytool.core.errors import DeploytoolError
+from deploytool.core.errors import BadInput, DeploytoolError
 from deploytool.core.steps import Run
 
 
@@ -34,7 +34,11 @@ def up(
     values: ValuesFiles = None,
     set_: SetOpt = None,
     credentials_file: Annotated[Path | None, typer.Option("--credentials-file", help="YAML or KEY=VALUE file with access-key and secret-key for object storage.")] = None,  # noqa: E501
-    nodes: Annotated[int | None, typer.Option("--nodes", min=1, help="Nodes, if the cluster has to be created (default: as many as the env needs to be rolled, at least 3).")] = None,  # noqa: E501
+    nodes: Annotated[int | None, typer.Option(
+        "--nodes", min=0, help="Simulated nodes, if the cluster has to be created [default: as many as the env "
+                               "needs to be rolled, at least 3; none beside --real-nodes].")] = None,
+    real_nodes: Annotated[int, typer.Option(
+        "--real-nodes", min=0, max=50, help="local only: real nodes (kubelet + containerd), if created.")] = 0,
     node_cpu: Annotated[str, typer.Option("--node-cpu", help="CPU per node, if the cluster has to be created.")] = "16",
     node_memory: Annotated[str, typer.Option("--node-memory", help="Memory per node, if created.")] = "64Gi",
     timeout: Annotated[int, typer.Option("--timeout", min=30, help="Seconds to wait for the rollout.")] = 600,
@@ -57,6 +61,8 @@ def up(
 
       deploytool up --env prod --provider local --nodes 5
 
+      deploytool up --env dev --provider local --real-nodes 1
+
       deploytool up --env staging --provider current --context my-cluster --output json
     """
     from deploytool.deploy import cluster_select
@@ -64,9 +70,11 @@ def up(
     from deploytool.deploy.up import up as run_up
     from deploytool.render.values import Layers
     choice = cluster_select.choose(provider.value, context)
+    if real_nodes and not cluster_select.provider_of(choice).info.runs_real_nodes:
+        raise BadInput(f"--real-nodes applies to --provider local only (this is {choice.provider})")
     layers = Layers(env, list(values or []), list(set_ or []), cluster_select.values_overlay(choice))
-    request = UpRequest(Target(env), layers, choice, credentials_file, nodes or 0, node_cpu, node_memory, timeout,
-                        smoke, verify)
+    request = UpRequest(Target(env), layers, choice, credentials_file, nodes, node_cpu, node_memory, timeout,
+                        smoke, verify, real_nodes)
     record = Run()
     try:
         _, outcome = run_up(request, record, quiet=False)

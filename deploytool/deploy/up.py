@@ -97,9 +97,10 @@ def connect(plan: UpPlan) -> tuple[tuple[Connection, ClusterState], str]:
     choice = plan.request.choice
     provider = provider_of(choice)
     if plan.create:
-        spec = ClusterSpec(plan.create.nodes, plan.create.node_cpu, plan.create.node_memory)
+        new = plan.create
+        spec = ClusterSpec(new.nodes, new.node_cpu, new.node_memory, real_nodes=new.real_nodes)
         conn = provider.connect_to(provider.create(choice.name, spec))
-        detail = f"{conn.describe()} created with {plan.create.nodes} nodes ({plan.create.reason})"
+        detail = f"{conn.describe()} created with {new.describe()} ({new.reason})"
     else:
         conn = provider.connect_to(provider.ref(choice.name))
         detail = f"{conn.describe()} exists"

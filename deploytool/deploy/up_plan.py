@@ -32,22 +32,27 @@ class UpRequest:
     layers: Layers
     choice: ClusterChoice
     credentials_file: Path | None = None
-    nodes: int = 0  # nodes if the cluster has to be created; 0: as many as the env needs to roll
+    nodes: int | None = None  # simulated nodes if the cluster has to be created; None: as the env needs
     node_cpu: str = "16"
     node_memory: str = "64Gi"
     timeout_s: int = 600
     smoke: bool = True
     verify: bool = True
+    real_nodes: int = 0  # local only: nodes with a real kubelet + containerd, if the cluster is created
 
 
 @dataclass(frozen=True)
 class NewCluster:
     """A cluster `up` creates, and why it has that many nodes."""
 
-    nodes: int
+    nodes: int  # simulated
     node_cpu: str
     node_memory: str
     reason: str
+    real_nodes: int = 0
+
+    def describe(self) -> str:
+        return f"{self.real_nodes} real + {self.nodes} simulated nodes" if self.real_nodes else f"{self.nodes} nodes"
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,7 @@ class UpPlan:
 
     def describe(self) -> str:
         where = self.request.choice.describe()
-        cluster = (f"will create {where} with {self.create.nodes} nodes" if self.create else f"{where} exists")
+        cluster = (f"will create {where} with {self.create.describe()}" if self.create else f"{where} exists")
         return (f"{len(self.rendered.objects)} objects; {cluster}; credentials from {self.credentials_source()}; "
                 f"then {', '.join(self.checks) or 'no checks'}")
 
@@ -115,9 +120,12 @@ def plan_up(request: UpRequest, rendered: Rendered, given: credentials.Credentia
 
 
 def new_cluster(request: UpRequest, rendered: Rendered) -> NewCluster:
-    """The cluster to create: the user's --nodes, else sized so the env can be rolled."""
-    if request.nodes:
+    """The cluster to create: the user's --nodes (none beside --real-nodes unless given), else
+    sized so the env can be rolled."""
+    if request.nodes is not None:
         sizing = Sizing(request.nodes, "--nodes")
+    elif request.real_nodes:
+        sizing = Sizing(0, "--real-nodes")
     else:
         sizing = nodes_to_roll(rendered.objects, request.node_cpu, request.node_memory)
-    return NewCluster(sizing.nodes, request.node_cpu, request.node_memory, sizing.reason)
+    return NewCluster(sizing.nodes, request.node_cpu, request.node_memory, sizing.reason, request.real_nodes)

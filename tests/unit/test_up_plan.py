@@ -23,27 +23,29 @@ from deploytool.render.values import Layers
 GIVEN = Credentials("AK", "SK", "environment")
 
 
-def request(env: str, nodes: int = 0, provider: str = "local", smoke: bool = True, verify: bool = True) -> UpRequest:
+def request(env: str, nodes: int | None = None, provider: str = "local", smoke: bool = True,
+            verify: bool = True) -> UpRequest:
     return UpRequest(Target(env), Layers(env), ClusterChoice(provider, "demo"), nodes=nodes, smoke=smoke,
                      verify=verify)
 
 
 PLANS = [
     # (case, env, given, exists, manages lifecycle, --nodes, nodes created or None, error)
-    ("existing cluster: nothing to create", "prod", None, True, True, 0, None, None),
-    ("new cluster for prod is sized to roll", "prod", GIVEN, False, True, 0, 4, None),
-    ("new cluster for dev: the minimum", "dev", None, False, True, 0, 3, None),
+    ("existing cluster: nothing to create", "prod", None, True, True, None, None, None),
+    ("new cluster for prod is sized to roll", "prod", GIVEN, False, True, None, 4, None),
+    ("new cluster for dev: the minimum", "dev", None, False, True, None, 3, None),
     ("--nodes is taken as given", "prod", GIVEN, False, True, 6, 6, None),
-    ("prod on a new cluster needs credentials", "prod", None, False, True, 0, None, BadInput),
-    ("staging on a new cluster needs credentials", "staging", None, False, True, 0, None, BadInput),
-    ("a provider that creates nothing needs the cluster", "dev", None, False, False, 0, None, ClusterUnreachable),
+    ("prod on a new cluster needs credentials", "prod", None, False, True, None, None, BadInput),
+    ("staging on a new cluster needs credentials", "staging", None, False, True, None, None, BadInput),
+    ("a provider that creates nothing needs the cluster", "dev", None, False, False, None, None,
+     ClusterUnreachable),
 ]
 
 
 @pytest.mark.parametrize(("case", "env", "given", "exists", "manages", "nodes", "created", "error"), PLANS,
                          ids=[p[0] for p in PLANS])
 def test_plan_up(render_env, case: str, env: str, given: Credentials | None, exists: bool, manages: bool,
-                 nodes: int, created: int | None, error: type[Exception] | None) -> None:
+                 nodes: int | None, created: int | None, error: type[Exception] | None) -> None:
     req = request(env, nodes)
     if error:
         with pytest.raises(error):
@@ -171,3 +173,10 @@ def test_a_restart_is_decided_before_anything_changes(render_env, secret: dict[s
     creds = choose("prod", given, secret)
     ctx = UpContext(plan, None, cluster_state, creds, UpOutcome())  # type: ignore[arg-type]
     assert ctx.rotates_credentials is rotates
+
+
+def test_real_nodes_are_not_sized(render_env) -> None:
+    req = UpRequest(Target("dev"), Layers("dev"), ClusterChoice("local", "demo"), real_nodes=1)
+    plan = plan_up(req, render_env("dev"), None, False, True)
+    assert plan.create and (plan.create.nodes, plan.create.real_nodes) == (0, 1)
+    assert "will create local/demo with 1 real + 0 simulated nodes" in plan.describe()
