@@ -51,8 +51,8 @@ def upgrade(
     """
     from deploytool.core.config import Target
     from deploytool.deploy import cluster_select
+    from deploytool.deploy.release import deployed_revision
     from deploytool.deploy.upgrade.apply import ApplyOptions, Upgrade, plan_release
-    from deploytool.deploy.upgrade.facts import deployed_revision
     from deploytool.deploy.upgrade.ledger import Ledger
     from deploytool.deploy.upgrade.plan import Request
     from deploytool.render.components import endpoint_component

@@ -248,9 +248,9 @@ def test_workload_fact_counts_a_surplus_pod_as_not_rolled() -> None:
                 spec=k.V1PodSpec(containers=[k.V1Container(name="proxy", image=f"milvusdb/milvus:{NEW}")]))),
             status=k.V1DeploymentStatus(observed_generation=3, replicas=replicas, **status))
 
-    rolled = workload_fact(deployment(3, updated_replicas=3, ready_replicas=3, available_replicas=3), "Deployment")
+    rolled = workload_fact(deployment(3, updated_replicas=3, ready_replicas=3, available_replicas=3))
     assert rolled.settled and rolled.tag == NEW and rolled.component == "proxy"
-    surplus = workload_fact(deployment(4, updated_replicas=3, ready_replicas=3, available_replicas=3), "Deployment")
+    surplus = workload_fact(deployment(4, updated_replicas=3, ready_replicas=3, available_replicas=3))
     assert not surplus.settled, "an old pod still running beside three new ones"
 
 

@@ -23,8 +23,10 @@ from deploytool.core import paths
 from deploytool.core.config import Target
 from deploytool.core.errors import CheckFailed, CommandFailed
 from deploytool.core.helm import Helm
-from deploytool.core.kube import Kube, release_selector
-from deploytool.deploy.upgrade.facts import LiveFacts, gather, render_target, workload_fact
+from deploytool.core.kube import Kube
+from deploytool.core.labels import release_selector
+from deploytool.core.rollout import rollout_of
+from deploytool.deploy.upgrade.facts import LiveFacts, gather, render_target
 from deploytool.deploy.upgrade.ledger import Ledger, LedgerEntry
 from deploytool.deploy.upgrade.plan import COMPONENT_KEYS, Plan, Request, make_plan, step_values
 from deploytool.deploy.upgrade.stall import Cause, StallTracker, diagnose, read_state
@@ -86,17 +88,10 @@ def plan_release(kube: Kube, helm: Helm, target: Target, revision: int, request:
 
 
 def rolled(kube: Kube, namespace: str, selector: str) -> tuple[bool, list[str]]:
-    """Every workload of the release fully rolled, or what is still pending."""
-    pending = []
-    for obj, kind in [*((d, "Deployment") for d in kube.apps.list_namespaced_deployment(
-            namespace, label_selector=selector).items),
-                      *((s, "StatefulSet") for s in kube.apps.list_namespaced_stateful_set(
-                          namespace, label_selector=selector).items)]:
-        fact = workload_fact(obj, kind)
-        if not fact.settled:
-            st = obj.status
-            pending.append(f"{fact.name} updated/ready/available {st.updated_replicas or 0}/{st.ready_replicas or 0}/"
-                           f"{st.available_replicas or 0} of {fact.replicas}")
+    """Every workload of the release fully rolled (core.rollout), or what is still pending."""
+    workloads = [*kube.apps.list_namespaced_deployment(namespace, label_selector=selector).items,
+                 *kube.apps.list_namespaced_stateful_set(namespace, label_selector=selector).items]
+    pending = [r.describe() for r in map(rollout_of, workloads) if not r.fully_rolled]
     return not pending, pending
 
 

@@ -17,13 +17,13 @@ import yaml
 from deploytool.core import paths, quantity
 from deploytool.core.conditions import is_ready
 from deploytool.core.config import Target
-from deploytool.core.errors import BadInput, Problem
+from deploytool.core.errors import Problem
 from deploytool.core.helm import Helm
-from deploytool.core.kube import Kube, release_selector
+from deploytool.core.kube import Kube
+from deploytool.core.labels import COMPONENT, INSTANCE, release_selector
+from deploytool.core.rollout import rollout_of
 from deploytool.render.validate import validate
 from deploytool.render.values import deep_merge, load_yaml_file
-
-COMPONENT_LABEL = "app.kubernetes.io/component"
 
 
 @dataclass(frozen=True)
@@ -104,17 +104,11 @@ def _requests(containers: list[Any]) -> tuple[Decimal, Decimal]:
     return cpu, mem
 
 
-def workload_fact(obj: Any, kind: str) -> WorkloadFact:
-    st, want = obj.status, obj.spec.replicas or 0
-    observed = (st.observed_generation or 0) >= (obj.metadata.generation or 0)
-    counts = (st.updated_replicas or 0, st.ready_replicas or 0, st.available_replicas or 0)
-    settled = observed and counts == (want,) * 3
-    if kind == "Deployment":
-        settled = settled and (st.replicas or 0) == want
-    else:
-        settled = settled and (not st.update_revision or st.current_revision == st.update_revision)
-    return WorkloadFact(kind, str(obj.metadata.name), (obj.metadata.labels or {}).get(COMPONENT_LABEL, ""), want,
-                        st.ready_replicas or 0, settled, image_tag(obj.spec.template.spec.containers[0].image))
+def workload_fact(obj: Any) -> WorkloadFact:
+    """A V1Deployment or V1StatefulSet as plain data; settled is core.rollout's "fully rolled"."""
+    rollout = rollout_of(obj)
+    return WorkloadFact(rollout.kind, rollout.name, rollout.component, rollout.desired, rollout.ready,
+                        rollout.fully_rolled, image_tag(obj.spec.template.spec.containers[0].image))
 
 
 def gather(kube: Kube, helm: Helm, target: Target, revision: int) -> LiveFacts:
@@ -125,9 +119,9 @@ def gather(kube: Kube, helm: Helm, target: Target, revision: int) -> LiveFacts:
     facts = LiveFacts(target.env, release, ns, revision, values, mq_type_of(computed))
     selector = release_selector(release)
     for dep in kube.apps.list_namespaced_deployment(ns, label_selector=selector).items:
-        facts.workloads.append(workload_fact(dep, "Deployment"))
+        facts.workloads.append(workload_fact(dep))
     for sts in kube.apps.list_namespaced_stateful_set(ns, label_selector=selector).items:
-        facts.workloads.append(workload_fact(sts, "StatefulSet"))
+        facts.workloads.append(workload_fact(sts))
     for node in kube.core.list_node().items:
         alloc = node.status.allocatable or {}
         taints = tuple((t.key, t.value or "", t.effect) for t in node.spec.taints or []
@@ -138,13 +132,13 @@ def gather(kube: Kube, helm: Helm, target: Target, revision: int) -> LiveFacts:
     live = "status.phase!=Succeeded,status.phase!=Failed"
     for pod in kube.core.list_pod_for_all_namespaces(field_selector=live).items:
         labels = pod.metadata.labels or {}
-        ours = pod.metadata.namespace == ns and labels.get("app.kubernetes.io/instance") == release
+        ours = pod.metadata.namespace == ns and labels.get(INSTANCE) == release
         cpu, mem = _requests(pod.spec.containers)
         facts.pods.append(PodFact(str(pod.metadata.namespace), str(pod.metadata.name), pod.spec.node_name or "",
-                                  cpu, mem, labels.get(COMPONENT_LABEL, "") if ours else ""))
+                                  cpu, mem, labels.get(COMPONENT, "") if ours else ""))
     for pdb in kube.policy.list_namespaced_pod_disruption_budget(ns, label_selector=selector).items:
         st = pdb.status
-        facts.pdbs.append(PdbFact(str(pdb.metadata.name), (pdb.metadata.labels or {}).get(COMPONENT_LABEL, ""),
+        facts.pdbs.append(PdbFact(str(pdb.metadata.name), (pdb.metadata.labels or {}).get(COMPONENT, ""),
                                   st.disruptions_allowed or 0, st.current_healthy or 0, st.desired_healthy or 0))
     facts.workloads.sort(key=lambda w: (w.kind, w.name))
     return facts
@@ -167,13 +161,3 @@ def render_target(helm: Helm, target: Target, values: dict[str, Any]) -> TargetF
     standby = (merged.get("mixCoord") or {}).get("activeStandby")
     return TargetFacts(objects, problems, mq_type_of(merged), None if standby is None else bool(standby))
 
-
-def deployed_revision(helm: Helm, target: Target) -> int:
-    """The release's deployed revision, or BadInput (exit 2) saying how to install it."""
-    history = helm.history(target.release, target.namespace)
-    deployed = [h for h in history if h.get("status") == "deployed"]
-    if not deployed:
-        state = f" (last revision is {history[-1].get('status')})" if history else ""
-        raise BadInput(f"release {target.release} is not installed in {target.namespace}{state}; "
-                       f"run deploytool up --env {target.env}")
-    return int(deployed[-1]["revision"])

@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from deploytool.core.kube import Kube
-from deploytool.core.portforward import PodPortForward
-from deploytool.deploy.smoke import MILVUS_PORT, ready_pod
+from deploytool.deploy.milvus_client import PodClient, create_loaded_collection
+from deploytool.deploy.workloads import ready_pod
 
 CANARY = "deploytool_upgrade_canary"
 OWN_PREFIX = "deploytool_"
@@ -100,15 +100,8 @@ def compare(before: LedgerEntry, after: LedgerEntry) -> list[str]:
 @contextmanager
 def milvus_client(kube: Kube, namespace: str, release: str, component: str) -> Iterator[Any]:
     """A pymilvus client through a port-forward to a ready pod of the endpoint component."""
-    from pymilvus import MilvusClient  # heavy import, only when used
-
-    pod = ready_pod(kube, namespace, release, component)
-    with PodPortForward(kube.core, namespace, pod, MILVUS_PORT) as port:
-        client = MilvusClient(uri=f"http://127.0.0.1:{port}", timeout=30)
-        try:
-            yield client
-        finally:
-            client.close()
+    with PodClient(kube, namespace, ready_pod(kube, namespace, release, component)) as pod_client:
+        yield pod_client.client
 
 
 def _count(client: Any, name: str, loaded: bool) -> int:
@@ -153,21 +146,11 @@ class Ledger:
         self._start = time.monotonic()
 
     def write_canary(self) -> None:
-        from pymilvus import DataType, MilvusClient
-
         with milvus_client(self.kube, self.namespace, self.release, self.component) as client:
             if client.has_collection(CANARY):
                 client.drop_collection(CANARY)
-            schema = MilvusClient.create_schema(auto_id=False)
-            schema.add_field("id", DataType.INT64, is_primary=True)
-            schema.add_field("vector", DataType.FLOAT_VECTOR, dim=CANARY_DIM)
-            client.create_collection(CANARY, schema=schema)
-            client.insert(CANARY, self.vectors)
+            create_loaded_collection(client, CANARY, CANARY_DIM, [v["vector"] for v in self.vectors])
             client.flush(CANARY)
-            index = client.prepare_index_params()
-            index.add_index(field_name="vector", index_type="FLAT", metric_type="L2")
-            client.create_index(CANARY, index)
-            client.load_collection(CANARY)
 
     def record(self, label: str, attempts: int = 3) -> LedgerEntry:
         """One entry; Milvus is read through a fresh connection (pods change between steps)."""

@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from deploytool.core.kube import Kube
-from deploytool.deploy.upgrade.facts import COMPONENT_LABEL, image_tag
+from deploytool.core.labels import COMPONENT
+from deploytool.deploy.upgrade.facts import image_tag
 
 WAITING_STALLS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CrashLoopBackOff",
                   "CreateContainerConfigError", "CreateContainerError")
@@ -128,7 +129,7 @@ def pod_state(pod: Any, now: datetime) -> PodState:
     started = bool(statuses) and all(cs.state and cs.state.running for cs in statuses)
     since = ready_since or status.start_time
     not_ready_s = (now - since).total_seconds() if since and not ready else 0.0
-    return PodState(str(pod.metadata.name), labels.get(COMPONENT_LABEL, ""), image_tag(pod.spec.containers[0].image),
+    return PodState(str(pod.metadata.name), labels.get(COMPONENT, ""), image_tag(pod.spec.containers[0].image),
                     status.phase or "", unschedulable, waiting, started, ready, not_ready_s,
                     _readiness_window(pod), bool(pod.metadata.deletion_timestamp))
 
@@ -139,7 +140,7 @@ def read_state(kube: Kube, namespace: str, selector: str) -> tuple[list[PodState
     conditions = []
     for workload in (*kube.apps.list_namespaced_deployment(namespace, label_selector=selector).items,
                      *kube.apps.list_namespaced_stateful_set(namespace, label_selector=selector).items):
-        component = (workload.metadata.labels or {}).get(COMPONENT_LABEL, "")
+        component = (workload.metadata.labels or {}).get(COMPONENT, "")
         for cond in (workload.status.conditions or []) if workload.status else []:
             conditions.append(WorkloadCondition(component, str(workload.metadata.name), cond.type, cond.status,
                                                 cond.reason or "", (cond.message or "")[:400]))
