@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import random
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -250,3 +251,27 @@ def test_standalone_upgrade_keeps_the_ledger(local_cluster: Any) -> None:
         down = cli(local_cluster, "down", "--env", "dev", "--delete-data")
         mp.undo()
         assert down.exit_code == 0, down.output
+
+
+def test_upgrade_on_the_cluster_up_creates() -> None:
+    """The issue's "done when": `up --env prod` creates (and sizes) its own local cluster; `upgrade` then
+    moves prod to a newer 2.6 patch with the ledger intact, no node added by hand."""
+    from deploytool.clusters.local import LocalProvider
+
+    name = f"dt-upg-{uuid.uuid4().hex[:6]}"
+    where = ["--provider", "local", "--context", name]
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DEPLOYTOOL_S3_ACCESS_KEY", "upgrade-up-access")
+    mp.setenv("DEPLOYTOOL_S3_SECRET_KEY", "upgrade-up-secret")
+    try:
+        up = runner.invoke(app, ["up", "--env", "prod", "--set", f"image.tag={START}", "--no-smoke", "--no-verify",
+                                 *where])
+        assert up.exit_code == 0, up.output
+        result = runner.invoke(app, ["upgrade", "--env", "prod", "--to", TO, "--output", "json", *where])
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.stdout)
+        assert [s["label"] for s in data["result"]["steps"]] == ORDER
+        assert all(e["ok"] and e["canary_found"] == 256 for e in data["ledger"]), data["ledger"]
+    finally:
+        mp.undo()
+        LocalProvider().delete(name, progress=False)
