@@ -67,9 +67,3 @@ class Kube:
 
     def close(self) -> None:
         self.api.close()
-
-
-
-# Defined in core.labels; re-exported because branches written before the move import them from here.
-from deploytool.core.labels import release_selector  # noqa: E402, F401
-from deploytool.core.labels import selector as labels  # noqa: E402, F401

@@ -171,7 +171,7 @@ def storage_problems(objects: list[dict[str, Any]], classes: list[dict[str, Any]
     return problems
 
 
-def _pods(value: Any, replicas: int, round_up: bool) -> int:
+def int_or_percent(value: Any, replicas: int, round_up: bool) -> int:
     """An int-or-percent rollout bound in pods: Kubernetes rounds maxSurge up, maxUnavailable down."""
     if isinstance(value, str) and value.endswith("%"):
         scaled = replicas * int(value[:-1])
@@ -179,12 +179,22 @@ def _pods(value: Any, replicas: int, round_up: bool) -> int:
     return int(value or 0)
 
 
-def surge_pods(obj: dict[str, Any], replicas: int) -> int:
-    """Pods a Deployment's rolling update adds above its replicas (0 for Recreate)."""
+@dataclass(frozen=True)
+class RollingBounds:
+    strategy: str  # RollingUpdate | Recreate
+    surge: int  # pods the update adds above replicas
+    unavailable: int  # pods the update may take away below replicas
+
+
+def rolling_bounds(obj: dict[str, Any], replicas: int) -> RollingBounds:
+    """A Deployment's update strategy in pods. Recreate stops every old pod before starting a new one
+    (surge 0, all replicas unavailable); RollingUpdate defaults to 25% surge and 25% unavailable."""
     strategy = obj["spec"].get("strategy") or {}
     if strategy.get("type") == "Recreate":
-        return 0
-    return _pods((strategy.get("rollingUpdate") or {}).get("maxSurge", "25%"), replicas, round_up=True)
+        return RollingBounds("Recreate", 0, replicas)
+    rolling = strategy.get("rollingUpdate") or {}
+    return RollingBounds("RollingUpdate", int_or_percent(rolling.get("maxSurge", "25%"), replicas, round_up=True),
+                         int_or_percent(rolling.get("maxUnavailable", "25%"), replicas, round_up=False))
 
 
 def rollout_warnings(objects: list[dict[str, Any]], nodes: list[NodeRoom]) -> list[str]:
@@ -197,11 +207,9 @@ def rollout_warnings(objects: list[dict[str, Any]], nodes: list[NodeRoom]) -> li
         spec = obj["spec"]["template"]["spec"]
         terms = (((spec.get("affinity") or {}).get("podAntiAffinity") or {})
                  .get("requiredDuringSchedulingIgnoredDuringExecution") or [])
-        rolling = (obj["spec"].get("strategy") or {}).get("rollingUpdate") or {}
         replicas = replicas_of(obj, objects)
-        if not terms or surge_pods(obj, replicas) == 0:
-            continue
-        if _pods(rolling.get("maxUnavailable", "25%"), replicas, round_up=False) > 0:
+        bounds = rolling_bounds(obj, replicas)
+        if not terms or bounds.surge == 0 or bounds.unavailable > 0:
             continue
         key = terms[0]["topologyKey"]
         selector = spec.get("nodeSelector") or {}
@@ -236,7 +244,3 @@ def anti_affinity_domains(demand: PodDemand, nodes: list[NodeRoom]) -> set[str]:
             and all(tolerates(demand, t) for t in n.taints)
             and all(n.labels.get(k) == v for k, v in demand.node_selector)}
 
-
-def rollout_pods(value: Any, replicas: int, round_up: bool) -> int:
-    """A RollingUpdate maxSurge (round_up) or maxUnavailable bound in pods, as Kubernetes resolves it."""
-    return _pods(value, replicas, round_up)

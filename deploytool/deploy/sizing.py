@@ -16,7 +16,7 @@ from typing import Any
 from deploytool.core import quantity
 from deploytool.core.errors import BadInput
 from deploytool.core.labels import COMPONENT, HOSTNAME, NODE_ZONES, ZONE
-from deploytool.deploy.preflight import NodeRoom, demands_from_objects, replicas_of, simulate, surge_pods
+from deploytool.deploy.preflight import NodeRoom, demands_from_objects, replicas_of, rolling_bounds, simulate
 
 MIN_NODES = 3  # never fewer than the old fixed default: room for zone spread over three zones
 MAX_NODES = 100  # the local provider's limit
@@ -39,7 +39,7 @@ def identical_nodes(count: int, cpu: str, memory: str) -> list[NodeRoom]:
 def surges(objects: list[dict[str, Any]]) -> dict[str, int]:
     """component -> the pods its rolling update adds above its replicas (Deployments only)."""
     return {o["metadata"].get("labels", {}).get(COMPONENT, o["metadata"]["name"]):
-            surge_pods(o, replicas_of(o, objects)) for o in objects if o.get("kind") == "Deployment"}
+            rolling_bounds(o, replicas_of(o, objects)).surge for o in objects if o.get("kind") == "Deployment"}
 
 
 def nodes_to_roll(objects: list[dict[str, Any]], node_cpu: str, node_memory: str,

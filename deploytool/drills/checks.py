@@ -54,15 +54,14 @@ class FloorViolation:
 
 def floor_violations(rec: Recording, components: Iterable[str] | None = None, start: float | None = None,
                      end: float | None = None) -> list[FloorViolation]:
-    """Samples where available < desired - maxUnavailable (the rolling-update floor)."""
+    """Samples where available < desired - maxUnavailable (the rolling-update floor; 0 for Recreate)."""
     found = []
     for component in components if components is not None else rec.workloads:
         info = rec.workloads.get(component)
-        budget = info.max_unavailable if info else 0
         for s in window(rec, component, start, end):
-            if s.available < s.desired - budget:
-                found.append(FloorViolation(max(s.t, start or 0.0), component, s.available, s.desired - budget,
-                                            s.desired))
+            floor = info.floor(s.desired) if info else s.desired
+            if s.available < floor:
+                found.append(FloorViolation(max(s.t, start or 0.0), component, s.available, floor, s.desired))
     return found
 
 
@@ -221,18 +220,27 @@ def floor_assertion(rec: Recording, components: Iterable[str] | None = None, sta
     for c in comps:
         s = window(rec, c, start, end)
         if s:
-            budget = rec.workloads[c].max_unavailable if c in rec.workloads else 0
-            line = (f"{c}: available min {min(x.available for x in s)}, floor "
-                    f"{min(x.desired for x in s) - budget} (desired - maxUnavailable {budget}), {len(s)} samples")
+            info = rec.workloads.get(c)
             gap = seconds_without_replica(rec, c, start, end if end is not None else max(x.t for x in s))
-            if gap > 0:
-                took = f"{gap:.1f}s" if gap >= 0.1 else "<0.1s"
-                line += f"; NO replica available for {took} (within its budget, but an outage of {c})"
+            took = f"{gap:.1f}s" if gap >= 0.1 else "<0.1s"
+            if info is not None and info.recreates:
+                line = (f"{c}: strategy Recreate, floor 0 (every old pod stops before a new one starts: expected "
+                        f"to go to 0 during its step), available min {min(x.available for x in s)}, {len(s)} samples")
+                line += f"; no replica available for {took} (Recreate)" if gap > 0 else "; never at 0"
+            else:
+                budget = info.max_unavailable if info else 0
+                line = (f"{c}: available min {min(x.available for x in s)}, floor "
+                        f"{min(x.desired for x in s) - budget} (desired - maxUnavailable {budget}), {len(s)} samples")
+                if gap > 0:
+                    line += f"; NO replica available for {took} (within its budget, but an outage of {c})"
             evidence.append(line)
     evidence += [f"below floor at t={v.t:.1f}s: {v.component} available {v.available} < {v.floor}"
                  for v in violations[:5]]
-    return Assertion("availability floor", not violations and bool(evidence),
-                     "available >= desired - maxUnavailable for every component, all the time",
+    recreated = [c for c in comps if c in rec.workloads and rec.workloads[c].recreates]
+    expected = "available >= desired - maxUnavailable for every component, all the time"
+    if recreated:
+        expected += f"; {', '.join(recreated)} use{'s' if len(recreated) == 1 else ''} Recreate: expected to go to 0"
+    return Assertion("availability floor", not violations and bool(evidence), expected,
                      f"{len(violations)} sample(s) below the floor" if evidence else "no workload samples",
                      evidence)
 

@@ -18,10 +18,19 @@ class WorkloadInfo:
     component: str
     kind: str  # Deployment | StatefulSet
     name: str
-    max_unavailable: int  # rolling-update budget (Deployment strategy, StatefulSet default 1)
+    max_unavailable: int  # update budget in pods (Deployment strategy, StatefulSet default 1; Recreate: all)
     max_surge: int
     anti_affinity_key: str | None  # topologyKey of required pod anti-affinity, if any
     pdb_max_unavailable: int | None = None
+    strategy: str = "RollingUpdate"  # Deployment: RollingUpdate | Recreate (stops every pod before starting new ones)
+
+    @property
+    def recreates(self) -> bool:
+        return self.kind == "Deployment" and self.strategy == "Recreate"
+
+    def floor(self, desired: int) -> int:
+        """The fewest available replicas its update promises: 0 for Recreate, else desired - maxUnavailable."""
+        return 0 if self.recreates else desired - self.max_unavailable
 
 
 @dataclass

@@ -11,7 +11,6 @@ Listeners (the probe) are told about every pod sample.
 from __future__ import annotations
 
 import copy
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from deploytool.core.conditions import is_ready, pod_ready
 from deploytool.core.hpa import current_utilization
 from deploytool.core.kube import Kube
 from deploytool.core.labels import COMPONENT, release_selector
+from deploytool.deploy.preflight import int_or_percent, rolling_bounds
 from deploytool.drills.model import (
     EndpointSample,
     HpaSample,
@@ -49,33 +49,35 @@ class Clock:
         return round(time.monotonic() - self.t0, 3)
 
 
-def _int_or_percent(value: Any, total: int, round_up: bool) -> int:
-    if value is None:
-        return 1
-    text = str(value)
-    if text.endswith("%"):
-        share = int(text[:-1]) * total / 100
-        return math.ceil(share) if round_up else math.floor(share)
-    return int(text)
-
-
 def workload_info(obj: Any, kind: str) -> WorkloadInfo:
     """Rolling-update budget and required anti-affinity of a Deployment or StatefulSet."""
     replicas = obj.spec.replicas or 0
+    strategy = "RollingUpdate"
     if kind == "Deployment":
-        rolling = obj.spec.strategy.rolling_update if obj.spec.strategy else None
-        max_unavailable = _int_or_percent(rolling.max_unavailable if rolling else "25%", replicas, False)
-        max_surge = _int_or_percent(rolling.max_surge if rolling else "25%", replicas, True)
+        bounds = rolling_bounds({"spec": {"strategy": _strategy_dict(obj.spec.strategy)}}, replicas)
+        strategy, max_unavailable, max_surge = bounds.strategy, bounds.unavailable, bounds.surge
     else:
         rolling = obj.spec.update_strategy.rolling_update if obj.spec.update_strategy else None
-        max_unavailable = _int_or_percent(getattr(rolling, "max_unavailable", None) or 1, replicas, False)
+        max_unavailable = int_or_percent(getattr(rolling, "max_unavailable", None) or 1, replicas, False)
         max_surge = 0
     affinity = obj.spec.template.spec.affinity
     terms = (affinity.pod_anti_affinity.required_during_scheduling_ignored_during_execution
              if affinity and affinity.pod_anti_affinity else None) or []
     component = (obj.metadata.labels or {}).get(COMPONENT, obj.metadata.name)
     return WorkloadInfo(component, kind, obj.metadata.name, max_unavailable, max_surge,
-                        terms[0].topology_key if terms else None)
+                        terms[0].topology_key if terms else None, strategy=strategy)
+
+
+def _strategy_dict(strategy: Any) -> dict[str, Any]:
+    """A V1DeploymentStrategy as the manifest's `strategy` mapping (unset fields left out)."""
+    if strategy is None:
+        return {}
+    found: dict[str, Any] = {"type": strategy.type} if strategy.type else {}
+    rolling = strategy.rolling_update
+    if rolling is not None:
+        found["rollingUpdate"] = {k: v for k, v in (("maxSurge", rolling.max_surge),
+                                                    ("maxUnavailable", rolling.max_unavailable)) if v is not None}
+    return found
 
 
 def _resource_version(obj: Any) -> str | None:
@@ -167,7 +169,7 @@ class Recorder:
         for pdb in self._policy.list_namespaced_pod_disruption_budget(self.namespace, label_selector=selector).items:
             component = (pdb.metadata.labels or {}).get(COMPONENT)
             if component in self.rec.workloads and pdb.spec.max_unavailable is not None:
-                self.rec.workloads[component].pdb_max_unavailable = _int_or_percent(
+                self.rec.workloads[component].pdb_max_unavailable = int_or_percent(
                     pdb.spec.max_unavailable, replicas[component], False)
         self.requests += 3
 

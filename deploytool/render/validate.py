@@ -228,6 +228,18 @@ def external_dependencies_named(env: str, values: dict[str, Any]) -> Iterator[Pr
         yield Problem("messageQueue.pulsar.host", "pulsar is selected but no host is given", "external-deps")
 
 
+@rule
+def name_overrides_unsupported(env: str, values: dict[str, Any]) -> Iterator[Problem]:
+    """deploytool finds the release's objects by the chart's default names (core.config.Target: the
+    credentials Secret "<fullname>-credentials", the client Service, the HPAs), so an override of the
+    chart's name would make `up` write a Secret the chart does not read: refused, not half honoured."""
+    for key in ("nameOverride", "fullnameOverride"):
+        if values.get(key):
+            yield Problem(key, "is not supported: deploytool addresses the release's objects by the chart's default "
+                          "names (release '<release>' -> '<release>-milvus', or the release itself if it contains "
+                          "'milvus'); choose the release name instead", "name-overrides-unsupported")
+
+
 def validate(env: str, values: dict[str, Any]) -> list[Problem]:
     """Every problem at once: schema errors, then each semantic rule.
 

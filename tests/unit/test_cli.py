@@ -252,3 +252,18 @@ def test_malformed_set_and_credentials_file_never_print_the_secret(
     assert result.exit_code == 2, result.output
     assert "secret-key: duplicate key" in result.output and SECRET_MARK not in result.output, result.output
     assert not (tmp_path / "cache" / "clusters").exists()
+
+
+@pytest.mark.parametrize("key", ["nameOverride", "fullnameOverride"])
+def test_up_refuses_a_chart_name_override_before_anything_changes(
+        key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`up` writes the credentials Secret under the chart's default name; an override would leave the
+    chart reading a Secret nobody wrote, so it is refused (exit 2, no cluster created)."""
+    from deploytool.core import toolchain
+
+    monkeypatch.setenv("DEPLOYTOOL_HELM", str(toolchain.find("helm")))
+    monkeypatch.setenv("DEPLOYTOOL_CACHE", str(tmp_path / "cache"))
+    result = invoke("up", "--env", "dev", "--provider", "local", "--context", "never-made", "--set", f"{key}=vectordb")
+    assert result.exit_code == 2, result.output
+    assert f"{key}: is not supported" in result.output and "name-overrides-unsupported" in result.output
+    assert not (tmp_path / "cache" / "clusters").exists()

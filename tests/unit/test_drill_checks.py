@@ -84,6 +84,63 @@ def test_floor_reports_time_without_any_replica() -> None:
     assert "NO replica available for 4.0s" in assertion.evidence[0]  # ...but an outage, and said so
 
 
+def recreate_step(strategy: str) -> Recording:
+    """One mixcoord replica replaced during its step: Recreate stops the old pod before the new one starts."""
+    rec = rec_with(WorkloadInfo("mixcoord", "Deployment", "milvus-mixcoord", 1 if strategy == "Recreate" else 0, 0,
+                                None, strategy=strategy))
+    rec.workload_samples += [WorkloadSample(0, "mixcoord", 1, 1, 1, 1), WorkloadSample(10, "mixcoord", 1, 0, 0, 0),
+                             WorkloadSample(13, "mixcoord", 1, 1, 1, 1)]
+    return rec
+
+
+def test_recreate_is_expected_to_go_to_zero_and_the_assertion_says_so() -> None:
+    assertion = checks.floor_assertion(recreate_step("Recreate"), end=20)
+    assert assertion.ok and checks.floor_violations(recreate_step("Recreate")) == []
+    assert "mixcoord uses Recreate: expected to go to 0" in assertion.expected
+    assert assertion.evidence[0].startswith("mixcoord: strategy Recreate, floor 0")
+    assert "no replica available for 3.0s (Recreate)" in assertion.evidence[0]
+
+
+def test_the_same_drop_under_rolling_update_breaks_the_floor() -> None:
+    assertion = checks.floor_assertion(recreate_step("RollingUpdate"), end=20)
+    assert not assertion.ok and "Recreate" not in assertion.expected
+    assert "below floor at t=10.0s: mixcoord available 0 < 1" in assertion.evidence
+
+
+def _deployment(replicas: int, strategy: object) -> object:
+    from kubernetes import client as k
+
+    return k.V1Deployment(
+        metadata=k.V1ObjectMeta(name="milvus-mixcoord", labels={"app.kubernetes.io/component": "mixcoord"}),
+        spec=k.V1DeploymentSpec(replicas=replicas, strategy=strategy, selector=k.V1LabelSelector(),
+                                template=k.V1PodTemplateSpec(spec=k.V1PodSpec(containers=[]))))
+
+
+@pytest.mark.parametrize(("strategy", "expected"), [
+    ("Recreate", ("Recreate", 4, 0)),  # every pod may be gone, none added
+    ("default", ("RollingUpdate", 1, 1)),  # no strategy in the spec: 25% each (unavailable rounded down, surge up)
+    ("2/0", ("RollingUpdate", 0, 2)),
+    ("50%/50%", ("RollingUpdate", 2, 2)),
+])
+def test_recorder_reads_the_deployment_strategy(strategy: str, expected: tuple[str, int, int]) -> None:
+    from kubernetes import client as k
+
+    from deploytool.drills.recorder import workload_info
+
+    if strategy == "Recreate":
+        spec = k.V1DeploymentStrategy(type="Recreate")
+    elif strategy == "default":
+        spec = None
+    else:
+        surge, unavailable = strategy.split("/")
+        spec = k.V1DeploymentStrategy(type="RollingUpdate", rolling_update=k.V1RollingUpdateDeployment(
+            max_surge=int(surge) if surge.isdigit() else surge,
+            max_unavailable=int(unavailable) if unavailable.isdigit() else unavailable))
+    info = workload_info(_deployment(4, spec), "Deployment")
+    assert (info.strategy, info.max_unavailable, info.max_surge) == expected
+    assert info.floor(4) == (0 if strategy == "Recreate" else 4 - expected[1])
+
+
 # -- anti-affinity: replicas lost and nodes shared -----------------------------------------------
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
+
+import pytest
 
 from deploytool.core.quantity import parse
-from deploytool.deploy.preflight import NodeRoom, demands_from_objects, simulate, storage_problems
+from deploytool.deploy.preflight import NodeRoom, demands_from_objects, rolling_bounds, simulate, storage_problems
 
 GI = 2**30
 
@@ -88,3 +91,16 @@ def test_tainted_nodes_hold_only_pods_that_tolerate_them() -> None:
 def _tainted(room):
     room[0].taints = [{"key": "node-role.kubernetes.io/control-plane", "value": "", "effect": "NoSchedule"}]
     return room
+
+
+@pytest.mark.parametrize(("strategy", "replicas", "expected"), [
+    ({"type": "Recreate"}, 3, ("Recreate", 0, 3)),  # every old pod stops first: nothing added, all may be gone
+    (None, 4, ("RollingUpdate", 1, 1)),  # Kubernetes' defaults: 25% each
+    (None, 3, ("RollingUpdate", 1, 0)),  # surge rounds up, unavailable rounds down
+    ({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}, 3, ("RollingUpdate", 0, 1)),
+    ({"rollingUpdate": {"maxSurge": "50%"}}, 3, ("RollingUpdate", 2, 0)),
+])
+def test_rolling_bounds(strategy: dict[str, Any] | None, replicas: int, expected: tuple[str, int, int]) -> None:
+    obj = {"kind": "Deployment", "spec": {} if strategy is None else {"strategy": strategy}}
+    bounds = rolling_bounds(obj, replicas)
+    assert (bounds.strategy, bounds.surge, bounds.unavailable) == expected

@@ -25,11 +25,11 @@ from deploytool.core.errors import CheckFailed, CommandFailed
 from deploytool.core.helm import Helm
 from deploytool.core.kube import Kube
 from deploytool.core.labels import release_selector
-from deploytool.core.rollout import rollout_of
 from deploytool.deploy.upgrade.facts import LiveFacts, gather, render_target
 from deploytool.deploy.upgrade.ledger import Ledger, LedgerEntry
 from deploytool.deploy.upgrade.plan import COMPONENT_KEYS, Plan, Request, make_plan, step_values
 from deploytool.deploy.upgrade.stall import Cause, StallTracker, diagnose, read_state
+from deploytool.deploy.workloads import list_workloads
 
 Phase = Callable[[str, str], Any]
 
@@ -89,9 +89,7 @@ def plan_release(kube: Kube, helm: Helm, target: Target, revision: int, request:
 
 def rolled(kube: Kube, namespace: str, selector: str) -> tuple[bool, list[str]]:
     """Every workload of the release fully rolled (core.rollout), or what is still pending."""
-    workloads = [*kube.apps.list_namespaced_deployment(namespace, label_selector=selector).items,
-                 *kube.apps.list_namespaced_stateful_set(namespace, label_selector=selector).items]
-    pending = [r.describe() for r in map(rollout_of, workloads) if not r.fully_rolled]
+    pending = [r.describe() for r in list_workloads(kube, namespace, selector) if not r.fully_rolled]
     return not pending, pending
 
 

@@ -16,6 +16,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from deploytool.core.labels import COMPONENT
 from deploytool.core.quantity import format_bytes, format_cpu
 from deploytool.deploy import preflight
 from deploytool.deploy.upgrade.facts import LiveFacts, TargetFacts, WorkloadFact
@@ -109,13 +110,8 @@ def rollout_of(obj: dict[str, Any], replicas: int) -> Rollout:
     if obj.get("kind") == "StatefulSet":
         kind = (spec.get("updateStrategy") or {}).get("type", "RollingUpdate")
         return Rollout("StatefulSet", kind, 0, 1)
-    strategy = spec.get("strategy") or {}
-    kind = strategy.get("type", "RollingUpdate")
-    if kind == "Recreate":
-        return Rollout("Deployment", kind, 0, replicas)
-    rolling = strategy.get("rollingUpdate") or {}
-    return Rollout("Deployment", kind, preflight.rollout_pods(rolling.get("maxSurge", "25%"), replicas, True),
-                   preflight.rollout_pods(rolling.get("maxUnavailable", "25%"), replicas, False))
+    bounds = preflight.rolling_bounds(obj, replicas)
+    return Rollout("Deployment", bounds.strategy, bounds.surge, bounds.unavailable)
 
 
 def describe(component: str, rollout: Rollout, replicas: int, active_standby: bool | None) -> tuple[str, str]:
@@ -248,7 +244,7 @@ def make_plan(request: Request, facts: LiveFacts, target: TargetFacts) -> Plan:
 
 def _step(label: str, components: list[str], workloads: dict[str, WorkloadFact], target: TargetFacts,
           request: Request, facts: LiveFacts, plan: Plan) -> Step:
-    by_component = {(o["metadata"].get("labels") or {}).get("app.kubernetes.io/component"): o
+    by_component = {(o["metadata"].get("labels") or {}).get(COMPONENT): o
                     for o in target.objects if o.get("kind") in ("Deployment", "StatefulSet")}
     demands = {d.component: d for d in preflight.demands_from_objects(target.objects)}
     strategies, downtimes = [], []
