@@ -65,8 +65,9 @@ def upgrade(
     streamingnode, querynode, datanode, proxy, each fully rolled before the next (one helm
     revision per step), while the probe searches. A stalled step (or one not rolled within
     --timeout) rolls the release back (helm rollback) and fails the drill. Asserts: availability
-    never below desired - maxUnavailable, every pod on the new tag, every canary vector found and
-    no data lost after each step (the ledger), probe errors <= --max-errors.
+    never below desired - maxUnavailable (0 for a Recreate component, said in the report), every
+    pod on the new tag, every canary vector found and no data lost after each step (the ledger),
+    probe errors <= --max-errors.
 
     On the local cluster a tag ending in -broken is refused at admission (simulated bad image).
 

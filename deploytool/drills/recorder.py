@@ -22,6 +22,7 @@ from urllib3.exceptions import HTTPError
 
 from deploytool.core.conditions import is_ready, pod_ready
 from deploytool.core.hpa import current_utilization
+from deploytool.core.image_ref import image_tag
 from deploytool.core.kube import Kube
 from deploytool.core.labels import COMPONENT, release_selector
 from deploytool.deploy.preflight import int_or_percent, rolling_bounds
@@ -84,11 +85,6 @@ def _resource_version(obj: Any) -> str | None:
     if isinstance(obj, dict):
         return (obj.get("metadata") or {}).get("resourceVersion")
     return obj.metadata.resource_version if obj.metadata else None
-
-
-def image_tag(image: str) -> str:
-    name = image.rsplit("/", 1)[-1]
-    return name.split(":", 1)[1] if ":" in name else "latest"
 
 
 class Recorder:

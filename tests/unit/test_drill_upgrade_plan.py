@@ -8,8 +8,8 @@ from typer.testing import CliRunner
 
 from deploytool.cli.main import app
 from deploytool.clusters.local.faults import unpullable_policy
+from deploytool.core.image_ref import image_tag
 from deploytool.drills.faults import BROKEN_SUFFIX
-from deploytool.drills.recorder import image_tag
 
 ORDER = ["mixcoord", "streamingnode", "querynode", "datanode", "proxy"]
 
@@ -18,6 +18,8 @@ def test_image_tag_parsing() -> None:
     assert image_tag("milvusdb/milvus:v2.6.24") == "v2.6.24"
     assert image_tag("registry:5000/milvusdb/milvus:v3.0.2-broken") == "v3.0.2-broken"
     assert image_tag("registry:5000/milvus") == "latest"
+    assert image_tag("milvusdb/milvus:v2.6.24@sha256:" + "0" * 64) == "v2.6.24"
+    assert image_tag("milvusdb/milvus@sha256:" + "0" * 64) == "latest"
 
 
 def test_broken_image_policy_is_scoped_to_the_namespace() -> None:

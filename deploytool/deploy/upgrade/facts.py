@@ -19,6 +19,7 @@ from deploytool.core.conditions import is_ready
 from deploytool.core.config import Target
 from deploytool.core.errors import Problem
 from deploytool.core.helm import Helm
+from deploytool.core.image_ref import image_tag
 from deploytool.core.kube import Kube
 from deploytool.core.labels import COMPONENT, INSTANCE, release_selector
 from deploytool.core.rollout import rollout_of
@@ -88,11 +89,6 @@ class TargetFacts:
     problems: list[Problem]
     mq_type: str | None
     mixcoord_active_standby: bool | None = None  # the chart's mixCoord.activeStandby
-
-
-def image_tag(image: str) -> str:
-    last = image.rsplit("/", 1)[-1]
-    return last.rsplit(":", 1)[1] if ":" in last else "latest"
 
 
 def _requests(containers: list[Any]) -> tuple[Decimal, Decimal]:

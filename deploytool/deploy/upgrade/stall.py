@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from deploytool.core.image_ref import image_tag
 from deploytool.core.kube import Kube
 from deploytool.core.labels import COMPONENT
-from deploytool.deploy.upgrade.facts import image_tag
 
 WAITING_STALLS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CrashLoopBackOff",
                   "CreateContainerConfigError", "CreateContainerError")
