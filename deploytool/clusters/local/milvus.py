@@ -25,7 +25,7 @@ from kubernetes.client.exceptions import ApiException
 
 from deploytool.clusters.base import NODE_KIND_LABEL, SIMULATED
 from deploytool.core import procs
-from deploytool.core.labels import MILVUS_PORT
+from deploytool.core.labels import MILVUS_PORT, NAME, PART_OF
 
 KWOK_GROUP = "kwok.x-k8s.io"
 KWOK_API_VERSION = "v1alpha1"
@@ -101,7 +101,7 @@ def baseline_daemonset() -> dict[str, Any]:
 
     No requests (it takes no schedulable capacity); tolerates every taint, like real node agents.
     """
-    labels = {"app.kubernetes.io/name": BASELINE_NAME, "app.kubernetes.io/part-of": "deploytool-local-cluster"}
+    labels = {NAME: BASELINE_NAME, PART_OF: "deploytool-local-cluster"}
     return {
         "apiVersion": "apps/v1",
         "kind": "DaemonSet",

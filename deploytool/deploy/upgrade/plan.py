@@ -16,7 +16,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from deploytool.core.labels import COMPONENT
+from deploytool.core.labels import COMPONENT, HOSTNAME
 from deploytool.core.quantity import format_bytes, format_cpu
 from deploytool.deploy import preflight
 from deploytool.deploy.upgrade.facts import LiveFacts, TargetFacts, WorkloadFact
@@ -26,7 +26,6 @@ from deploytool.render.components import CLUSTER_COMPONENTS
 ORDER = tuple(name for _, name in CLUSTER_COMPONENTS)
 COMPONENT_KEYS = {name: key for key, name in CLUSTER_COMPONENTS} | {"standalone": "standalone"}
 ORDERS = ("dependency", "helm")
-HOSTNAME = "kubernetes.io/hostname"
 
 
 @dataclass(frozen=True)
