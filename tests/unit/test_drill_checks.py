@@ -258,3 +258,20 @@ def test_probe_assertion_fails_over_the_error_budget_or_without_searches() -> No
     assertion = checks.probe_assertion(samples, max_errors=0)
     assert "t=1.0s via p1: UNAVAILABLE" in assertion.evidence
     assert not checks.probe_assertion([], max_errors=5).ok
+
+
+def test_staging_mixcoord_is_recreate_so_its_drill_floor_is_zero() -> None:
+    """The committed staging manifest (what `up --env staging` applies) read as the recorder reads it."""
+    from pathlib import Path
+
+    import yaml
+    from kubernetes import client as k
+
+    from deploytool.drills.recorder import workload_info
+
+    manifest = yaml.safe_load((Path(__file__).parents[2] / "manifests/staging/deployment-milvus-mixcoord.yaml")
+                              .read_text())
+    strategy = manifest["spec"]["strategy"]
+    info = workload_info(_deployment(manifest["spec"].get("replicas", 1), k.V1DeploymentStrategy(
+        type=strategy["type"])), "Deployment")
+    assert strategy["type"] == "Recreate" and info.recreates and info.floor(1) == 0
