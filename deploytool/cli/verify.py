@@ -25,7 +25,7 @@ from deploytool.render.values import Layers, env_file
 # Kept here (not imported from the registry) so `--help` does not load the kubernetes client;
 # tests/unit/test_cli.py checks it names every registered check.
 CHECK_NAMES = ("workloads, statefulset-identity, anti-affinity, zone-spread, hpa, pdb, service, config-and-secret, "
-               "resources, milvus")
+               "resources, network-policies, security-context, milvus")
 MARKS = {PASS: output.OK, FAIL: output.FAIL, WARN: output.WARN, SKIP: "-"}
 
 
@@ -51,8 +51,9 @@ def verify(
     verbose: Verbose = False,
 ) -> None:
     """Check the live cluster against ENV: workloads, StatefulSet identity, anti-affinity, zone
-    spread, HPA, PDB, Service endpoints, ConfigMap vs Secret, resources, Milvus smoke.
-    Exit 1 when any check fails (warnings don't fail).
+    spread, HPA, PDB, Service endpoints, ConfigMap vs Secret, resources, NetworkPolicies (objects and
+    selectors; enforcement is the CNI's job), securityContexts, Milvus smoke.
+    Exit 1 when any check fails (warnings don't fail; a check with nothing to check says so and is skipped).
 
     Examples:
 
@@ -78,8 +79,9 @@ def verify(
         output.emit_json({"ok": not failed, "env": env, "cluster": choice.describe(), "api_calls": kube.api.total,
                           "results": [r.as_dict() for r in results]})
     else:
-        counts = {s: sum(r.status == s for r in results) for s in (PASS, WARN, FAIL)}
-        summary = f"{counts[PASS]} passed, {counts[WARN]} warned, {counts[FAIL]} failed"
+        counts = {s: sum(r.status == s for r in results) for s in (PASS, WARN, FAIL, SKIP)}
+        summary = f"{counts[PASS]} passed, {counts[WARN]} warned, {counts[FAIL]} failed" + (
+            f", {counts[SKIP]} skipped" if counts[SKIP] else "")
         output.status(output.FAIL if failed else output.OK, f"verify {env}: {summary}"
                       + (f" ({kube.api.total} API calls)" if verbose else ""))
     if failed:
