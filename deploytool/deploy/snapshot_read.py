@@ -185,9 +185,9 @@ class LiveCluster:
         snap.secrets = {s.metadata.name: model.Secret(s.metadata.name, sorted((s.data or {}).keys())) for s in secrets}
 
 
-def read_snapshot(kube: Kube, namespace: str, release: str, parts: tuple[str, ...],
-                  simulated_pods: bool = False) -> model.Snapshot:
-    snap = model.Snapshot(namespace, release, simulated_pods)
+def read_snapshot(kube: Kube, namespace: str, parts: tuple[str, ...]) -> model.Snapshot:
+    """The named parts of one namespace (for callers outside verify, such as drift detection)."""
+    snap = model.Snapshot(namespace)
     LiveCluster(kube, namespace).load(snap, parts)
     return snap
 
