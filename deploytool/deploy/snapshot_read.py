@@ -113,13 +113,13 @@ class LiveCluster:
         for part in parts:
             if part in self.loaded:
                 continue
-            self.loaded.add(part)
             if part == "milvus":
                 if expected is None:
                     raise ValueError("the milvus probe needs the rendered objects")
                 snap.milvus = probe_milvus(self.kube, expected, snap.simulated_pods)
             else:
                 self._readers()[part](snap)
+            self.loaded.add(part)  # only once read: a failed read fails every check that needs it
 
     def _readers(self) -> dict[str, Callable[[model.Snapshot], None]]:
         return {"pods": self._pods, "deployments": self._deployments, "statefulsets": self._statefulsets,
@@ -177,12 +177,12 @@ class LiveCluster:
 
     def _configmaps_and_secrets(self, snap: model.Snapshot) -> None:
         """Both kinds at once: which ConfigMap holds a Secret's value is decided here, then the values go."""
-        self.loaded |= {"configmaps", "secrets"}
         cms = {c.metadata.name: dict(c.data or {}) for c in self.kube.core.list_namespaced_config_map(self.ns).items}
         secrets = self.kube.core.list_namespaced_secret(self.ns).items
         hits = secret_value_hits(cms, {s.metadata.name: _decoded(s.data) for s in secrets})
         snap.configmaps = {n: model.ConfigMap(n, d, hits.get(n, {})) for n, d in cms.items()}
         snap.secrets = {s.metadata.name: model.Secret(s.metadata.name, sorted((s.data or {}).keys())) for s in secrets}
+        self.loaded |= {"configmaps", "secrets"}
 
 
 def read_snapshot(kube: Kube, namespace: str, parts: tuple[str, ...]) -> model.Snapshot:
