@@ -20,30 +20,44 @@ def _domain(snap: Snapshot, node_name: str, key: str) -> str:
     return node.labels.get(key, f"(no {key})") if node else f"(unknown node {node_name})"
 
 
+def anti_affinity_term(obj: dict[str, Any]) -> tuple[str, str] | None:
+    """("required" | "preferred", topologyKey) of a workload's pod anti-affinity, if it has one."""
+    anti = (_spec(obj).get("affinity") or {}).get("podAntiAffinity") or {}
+    required = anti.get("requiredDuringSchedulingIgnoredDuringExecution") or []
+    preferred = anti.get("preferredDuringSchedulingIgnoredDuringExecution") or []
+    if required:
+        return "required", str(required[0]["topologyKey"])
+    if preferred:
+        return "preferred", str(preferred[0]["podAffinityTerm"]["topologyKey"])
+    return None
+
+
+def pods_by_domain(snap: Snapshot, component: str, key: str) -> dict[str, list[str]]:
+    """Ready pods of a component by the topology domain (node label `key`) they run in."""
+    by_domain: dict[str, list[str]] = defaultdict(list)
+    for pod in snap.pods_of(component):
+        if pod.serving and pod.node_name:
+            by_domain[_domain(snap, pod.node_name, key)].append(pod.name)
+    return by_domain
+
+
 def check_anti_affinity(expected: Rendered, snap: Snapshot) -> Result:
     bad, warn, good = [], [], []
     for obj in workloads(expected):
-        anti = (_spec(obj).get("affinity") or {}).get("podAntiAffinity") or {}
-        required = anti.get("requiredDuringSchedulingIgnoredDuringExecution") or []
-        preferred = anti.get("preferredDuringSchedulingIgnoredDuringExecution") or []
-        if not required and not preferred:
+        term = anti_affinity_term(obj)
+        if term is None:
             continue
-        component = _component(obj)
-        key = (required[0]["topologyKey"] if required else preferred[0]["podAffinityTerm"]["topologyKey"])
-        by_domain: dict[str, list[str]] = defaultdict(list)
-        for pod in snap.pods_of(component):
-            if pod.serving and pod.node_name:
-                by_domain[_domain(snap, pod.node_name, key)].append(pod.name)
-        shared = {d: pods for d, pods in by_domain.items() if len(pods) > 1}
+        (kind, key), component = term, _component(obj)
+        by_domain = pods_by_domain(snap, component, key)
+        shared = sorted((d, sorted(pods)) for d, pods in by_domain.items() if len(pods) > 1)
         spread = f"{sum(map(len, by_domain.values()))} ready pods over {len(by_domain)} {key} domains"
-        if required and shared:
-            bad += [f"{component}: required anti-affinity broken on {key}={d}: {', '.join(sorted(p))}"
-                    for d, p in sorted(shared.items())]
-        elif preferred and shared:
+        if shared and kind == "required":
+            bad += [f"{component}: required anti-affinity broken on {key}={d}: {', '.join(p)}" for d, p in shared]
+        elif shared:
             warn.append(f"{component} (preferred): {spread}; sharing: "
-                        + "; ".join(f"{d}: {', '.join(sorted(p))}" for d, p in sorted(shared.items())))
+                        + "; ".join(f"{d}: {', '.join(p)}" for d, p in shared))
         else:
-            good.append(f"{component} ({'required' if required else 'preferred'}): {spread}, none shared")
+            good.append(f"{component} ({kind}): {spread}, none shared")
     if bad:
         return Result("anti-affinity", FAIL, bad + good, "find who moved pods (kubectl describe); "
                       "delete the offending pod so the scheduler places it again")
