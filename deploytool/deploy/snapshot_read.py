@@ -44,19 +44,23 @@ def pod_from(kube: Kube, p: Any) -> model.Pod:
                                       cs.state.waiting.reason or "" if cs.state and cs.state.waiting else "")
                 for cs in p.status.container_statuses or []]
     return model.Pod(
-        p.metadata.name, p.metadata.namespace or "", dict(p.metadata.labels or {}),
-        dict(p.metadata.annotations or {}), p.spec.node_name or "", p.status.phase or "", is_ready(p),
-        p.metadata.deletion_timestamp is not None, p.status.pod_ip or "", p.status.qos_class or "",
-        [container_from(kube, c) for c in p.spec.containers],
-        [container_from(kube, c) for c in p.spec.init_containers or []], statuses,
-        [v.config_map.name for v in p.spec.volumes or [] if v.config_map], _plain(kube, p.spec.security_context))
+        name=p.metadata.name, namespace=p.metadata.namespace or "", labels=dict(p.metadata.labels or {}),
+        annotations=dict(p.metadata.annotations or {}), node_name=p.spec.node_name or "",
+        phase=p.status.phase or "", ready=is_ready(p), terminating=p.metadata.deletion_timestamp is not None,
+        pod_ip=p.status.pod_ip or "", qos_class=p.status.qos_class or "",
+        containers=[container_from(kube, c) for c in p.spec.containers],
+        init_containers=[container_from(kube, c) for c in p.spec.init_containers or []],
+        container_statuses=statuses,
+        config_map_volumes=[v.config_map.name for v in p.spec.volumes or [] if v.config_map],
+        security_context=_plain(kube, p.spec.security_context))
 
 
 def workload_from(kube: Kube, kind: str, w: Any) -> model.Workload:
     st = w.status
-    return model.Workload(kind, w.metadata.name, w.spec.replicas or 0, st.ready_replicas or 0, st.updated_replicas or 0,
-                          [container_from(kube, c) for c in w.spec.template.spec.containers],
-                          dict(w.spec.template.metadata.annotations or {}))
+    return model.Workload(kind, w.metadata.name, replicas=w.spec.replicas or 0, ready_replicas=st.ready_replicas or 0,
+                          updated_replicas=st.updated_replicas or 0,
+                          containers=[container_from(kube, c) for c in w.spec.template.spec.containers],
+                          template_annotations=dict(w.spec.template.metadata.annotations or {}))
 
 
 def hpa_from(h: Any) -> model.Hpa:

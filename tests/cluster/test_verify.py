@@ -111,6 +111,16 @@ def test_fresh_prod_passes_every_check(prod: dict) -> None:
     assert "milvus.milvus-prod.svc.cluster.local" in evidence(results["service"])
 
 
+def test_text_output_shows_evidence_and_api_calls_per_check(prod: dict) -> None:
+    result = runner.invoke(app, ["verify", "--env", ENV, *prod["where"], "--check", "pdb", "--check", "hpa",
+                                 "--check", "network-policies", "-v"])
+    assert result.exit_code == 0, result.output
+    assert "hpa: pass [2 API calls]" in result.output  # one LIST of HPAs, one of Deployments
+    assert "pdb: pass [2 API calls]" in result.output  # PDBs and pods
+    assert "PDB milvus-querynode: selects 3 querynode pods" in result.output
+    assert "network-policies: " in result.output and "0 failed" in result.output
+
+
 def test_workloads_fail_when_scaled_by_hand(prod: dict) -> None:
     prod["kube"].apps.patch_namespaced_deployment_scale("milvus-datanode", NS, {"spec": {"replicas": 1}})
     try:
