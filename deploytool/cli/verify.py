@@ -24,8 +24,8 @@ from deploytool.render.values import Layers, env_file
 
 # Kept here (not imported from the registry) so `--help` does not load the kubernetes client;
 # tests/unit/test_cli.py checks it names every registered check.
-CHECK_NAMES = ("workloads, statefulset-identity, anti-affinity, zone-spread, hpa, pdb, service, config-and-secret, "
-               "resources, network-policies, security-context, milvus")
+CHECK_NAMES = ("release, workloads, statefulset-identity, anti-affinity, zone-spread, hpa, pdb, service, "
+               "config-and-secret, resources, network-policies, security-context, milvus")
 MARKS = {PASS: output.OK, FAIL: output.FAIL, WARN: output.WARN, SKIP: "-"}
 
 
@@ -50,7 +50,7 @@ def verify(
     fmt: OutputOpt = Format.text,
     verbose: Verbose = False,
 ) -> None:
-    """Check the live cluster against ENV: workloads, StatefulSet identity, anti-affinity, zone
+    """Check the live cluster against ENV: the helm release, workloads, StatefulSet identity, anti-affinity, zone
     spread, HPA, PDB, Service endpoints, ConfigMap vs Secret, resources, NetworkPolicies (objects and
     selectors; enforcement is the CNI's job), securityContexts, Milvus smoke.
     Exit 1 when any check fails (warnings don't fail; a check with nothing to check says so and is skipped).

@@ -195,6 +195,18 @@ class MilvusProbe:
 
 
 @dataclass
+class HelmRevision:
+    """One entry of `helm history` (the release record helm keeps in the namespace)."""
+
+    revision: int
+    status: str  # deployed, superseded, failed, pending-install, pending-upgrade, pending-rollback, ...
+    chart: str = ""
+    app_version: str = ""
+    updated: str = ""
+    description: str = ""
+
+
+@dataclass
 class Snapshot:
     namespace: str
     release: str = "milvus"
@@ -211,6 +223,7 @@ class Snapshot:
     configmaps: dict[str, ConfigMap] = field(default_factory=dict)
     secrets: dict[str, Secret] = field(default_factory=dict)
     network_policies: dict[str, NetworkPolicy] = field(default_factory=dict)
+    release_history: list[HelmRevision] = field(default_factory=list)  # oldest first
     milvus: MilvusProbe | None = None
 
     def workload(self, kind: str, name: str) -> Workload | None:

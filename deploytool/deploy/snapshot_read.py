@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from deploytool.core.conditions import is_ready
+from deploytool.core.helm import Helm
 from deploytool.core.hpa import current_utilization, target_utilization
 from deploytool.core.kube import Kube
 from deploytool.core.portforward import PodPortForward
@@ -105,8 +106,8 @@ def _decoded(data: dict[str, str] | None) -> list[str]:
 class LiveCluster:
     """Loads snapshot parts from one namespace of a live cluster, each at most once."""
 
-    def __init__(self, kube: Kube, namespace: str) -> None:
-        self.kube, self.ns = kube, namespace
+    def __init__(self, kube: Kube, namespace: str, helm: Helm | None = None) -> None:
+        self.kube, self.ns, self.helm = kube, namespace, helm
         self.loaded: set[str] = set()
 
     @property
@@ -130,7 +131,15 @@ class LiveCluster:
                 "services": self._services, "endpoint_slices": self._endpoint_slices, "hpas": self._hpas,
                 "pdbs": self._pdbs, "pvcs": self._pvcs, "nodes": self._nodes,
                 "configmaps": self._configmaps_and_secrets, "secrets": self._configmaps_and_secrets,
-                "network_policies": self._network_policies}
+                "network_policies": self._network_policies, "release_history": self._release_history}
+
+    def _release_history(self, snap: model.Snapshot) -> None:
+        if self.helm is None:
+            raise ValueError("reading the release history needs helm")
+        snap.release_history = [model.HelmRevision(
+            int(h.get("revision", 0)), str(h.get("status", "")), str(h.get("chart", "")),
+            str(h.get("app_version", "")), str(h.get("updated", "")), str(h.get("description", ""))[:300])
+            for h in self.helm.history(snap.release, self.ns)]
 
     def _pods(self, snap: model.Snapshot) -> None:
         snap.pods = [pod_from(self.kube, p) for p in self.kube.core.list_namespaced_pod(self.ns).items]

@@ -22,4 +22,5 @@ def verify(kube: Kube, helm: Helm, layers: Layers, simulated_pods: bool, deep: b
     expected = manifests.render(layers, target, helm)
     checks = [c for c in select(only) if c.name not in (skip or [])]
     snap = Snapshot(target.namespace, target.release, simulated_pods)
-    return run_checks(expected, snap, checks, LiveCluster(kube, target.namespace), kube if deep else None, on_result)
+    loader = LiveCluster(kube, target.namespace, helm)
+    return run_checks(expected, snap, checks, loader, kube if deep else None, on_result)

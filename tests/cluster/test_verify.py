@@ -104,9 +104,9 @@ def pods_of(prod: dict, component: str) -> list:
 def test_fresh_prod_passes_every_check(prod: dict) -> None:
     code, results = verify(prod)
     assert code == 0, {n: r["evidence"] for n, r in results.items() if r["status"] == "fail"}
-    assert set(results) == {"workloads", "statefulset-identity", "anti-affinity", "zone-spread", "hpa", "pdb",
-                            "service", "config-and-secret", "resources", "network-policies", "security-context",
-                            "milvus"}
+    assert set(results) == {"release", "workloads", "statefulset-identity", "anti-affinity", "zone-spread", "hpa",
+                            "pdb", "service", "config-and-secret", "resources", "network-policies",
+                            "security-context", "milvus"}
     assert "top hit is the query itself" in evidence(results["milvus"])
     assert "milvus.milvus-prod.svc.cluster.local" in evidence(results["service"])
 

@@ -16,6 +16,7 @@ import pytest
 
 from deploytool.deploy.checks.expected import milvus_components, replica_bounds
 from deploytool.deploy.checks.registry import CHECKS
+from deploytool.deploy.checks.release import rendered_chart
 from deploytool.deploy.credentials import ACCESS_KEY, SECRET_KEY
 from deploytool.deploy.snapshot import ConfigMap as ConfigMapData
 from deploytool.deploy.snapshot import (
@@ -24,6 +25,7 @@ from deploytool.deploy.snapshot import (
     Endpoint,
     EndpointSlice,
     Healthz,
+    HelmRevision,
     Hpa,
     MilvusProbe,
     NetworkPolicy,
@@ -127,6 +129,7 @@ def healthy_snapshot(rendered: Rendered) -> Snapshot:
         keys = sorted(set(obj.get("data") or {}) | set(obj.get("stringData") or {}))
         snap.secrets[obj["metadata"]["name"]] = Secret(obj["metadata"]["name"], keys)
     snap.secrets.setdefault(target.secret_name, Secret(target.secret_name, [ACCESS_KEY, SECRET_KEY]))
+    snap.release_history = [HelmRevision(1, "deployed", rendered_chart(rendered), "v2.6.4")]
     endpoint = next(p.name for p in snap.pods if p.labels.get("app.kubernetes.io/component") in ("proxy", "standalone"))
     snap.milvus = MilvusProbe("", endpoint, "v2.6.4", 1000, 2.0, [
         Healthz(c, next(p.name for p in snap.pods_of(c)), True, "OK") for c in milvus_components(rendered)])

@@ -8,11 +8,13 @@ from deploytool.deploy.checks.milvus import check_milvus
 from deploytool.deploy.checks.network import check_network_policies
 from deploytool.deploy.checks.placement import check_anti_affinity, check_resources, check_zone_spread
 from deploytool.deploy.checks.policies import check_hpa, check_pdb
+from deploytool.deploy.checks.release import check_release
 from deploytool.deploy.checks.security import check_security_context
 from deploytool.deploy.checks.workloads import check_statefulset_identity, check_workloads
 from deploytool.deploy.verify import Check
 
 CHECKS: list[Check] = [
+    Check("release", check_release, ("release_history",)),
     Check("workloads", check_workloads, ("deployments", "statefulsets", "pods")),
     Check("statefulset-identity", check_statefulset_identity, ("statefulsets", "pods", "pvcs"), deep=deep_identity),
     Check("anti-affinity", check_anti_affinity, ("pods", "nodes")),
