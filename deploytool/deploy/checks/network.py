@@ -60,6 +60,19 @@ def _peers(rule: dict[str, Any], pods: list[Pod], name: str) -> tuple[list[str],
     return [f"{' or '.join(who) or 'anyone'} on {ports}"], bad
 
 
+def _intent(obj: dict[str, Any], selected: list[Pod], pods: list[Pod]) -> list[str]:
+    """A policy labelled with a component is meant for exactly that component's pods."""
+    component = (obj["metadata"].get("labels") or {}).get(COMPONENT)
+    if not component:
+        return []
+    meant = {p.name for p in pods if p.labels.get(COMPONENT) == component}
+    got = {p.name for p in selected}
+    if got == meant:
+        return []
+    return [f"NetworkPolicy {obj['metadata']['name']} is for {component} but selects {_names(selected)}"
+            + (f", missing {sorted(meant - got)}" if meant - got else "")]
+
+
 def _policy(obj: dict[str, Any], snap: Snapshot, pods: list[Pod]) -> tuple[list[str], list[str], set[str]]:
     """(problems, evidence, selected pod names) for one rendered policy."""
     name, spec = obj["metadata"]["name"], obj["spec"]
@@ -73,6 +86,7 @@ def _policy(obj: dict[str, Any], snap: Snapshot, pods: list[Pod]) -> tuple[list[
     if not selected:
         bad.append(f"NetworkPolicy {name}: podSelector {json.dumps(live.spec.get('podSelector'), sort_keys=True)} "
                    "selects no pod of the release")
+    bad += _intent(obj, selected, pods)
     rules = []
     for direction in ("ingress", "egress"):
         for rule in live.spec.get(direction) or []:
