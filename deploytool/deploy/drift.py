@@ -11,13 +11,15 @@ from typing import Any
 
 from deploytool.core import quantity
 from deploytool.core.kube import Kube
+from deploytool.deploy.checks.network import normalized
+from deploytool.deploy.checks.security import missing
 from deploytool.deploy.snapshot import Snapshot, Workload
 from deploytool.deploy.snapshot_read import read_snapshot
 
 # rendered kind -> the snapshot part that holds it
 PARTS = {"Deployment": "deployments", "StatefulSet": "statefulsets", "Service": "services",
          "ConfigMap": "configmaps", "Secret": "secrets", "HorizontalPodAutoscaler": "hpas",
-         "PodDisruptionBudget": "pdbs"}
+         "PodDisruptionBudget": "pdbs", "NetworkPolicy": "network_policies"}
 
 
 def _resources(requests: dict[str, Any], limits: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -43,6 +45,8 @@ def _workload_drift(obj: dict[str, Any], live: Workload, hpa_bounds: dict[str, t
         res = spec.get("resources") or {}
         if _resources(c.requests, c.limits) != _resources(res.get("requests") or {}, res.get("limits") or {}):
             out.append(f"{name}: container {c.name} resources differ from the render")
+        if missing(spec.get("securityContext") or {}, c.security_context):
+            out.append(f"{name}: container {c.name} securityContext differs from the render")
     checksum = (obj["spec"]["template"]["metadata"].get("annotations") or {}).get("checksum/config")
     if checksum and live.template_annotations.get("checksum/config") != checksum:
         out.append(f"{name}: pod template config checksum differs")
@@ -67,6 +71,8 @@ def _object_drift(obj: dict[str, Any], current: Any, hpa_bounds: dict[str, tuple
         return [f"ConfigMap/{name}: data differs from the render"]
     if kind == "Service" and current.selector != (obj["spec"].get("selector") or {}):
         return [f"Service/{name}: selector differs from the render"]
+    if kind == "NetworkPolicy" and normalized(current.spec) != normalized(obj.get("spec") or {}):
+        return [f"NetworkPolicy/{name}: spec differs from the render"]
     if kind == "HorizontalPodAutoscaler" and (current.min_replicas, current.max_replicas) != (
             obj["spec"]["minReplicas"], obj["spec"]["maxReplicas"]):
         return [f"HorizontalPodAutoscaler/{name}: bounds differ from the render"]

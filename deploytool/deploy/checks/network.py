@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from deploytool.deploy.checks.expected import component, workloads
 from deploytool.deploy.snapshot import COMPONENT, INSTANCE, Pod, Snapshot, selects
 from deploytool.deploy.verify import FAIL, PASS, SKIP, WARN, Result
 from deploytool.render.manifests import Rendered
@@ -60,10 +61,11 @@ def _peers(rule: dict[str, Any], pods: list[Pod], name: str) -> tuple[list[str],
     return [f"{' or '.join(who) or 'anyone'} on {ports}"], bad
 
 
-def _intent(obj: dict[str, Any], selected: list[Pod], pods: list[Pod]) -> list[str]:
-    """A policy labelled with a component is meant for exactly that component's pods."""
+def _intent(obj: dict[str, Any], selected: list[Pod], pods: list[Pod], components: set[str]) -> list[str]:
+    """A policy labelled with a workload's component is meant for exactly that component's pods
+    (a label naming no workload, such as the chart's `networkpolicy`, states no such intent)."""
     component = (obj["metadata"].get("labels") or {}).get(COMPONENT)
-    if not component:
+    if component not in components:
         return []
     meant = {p.name for p in pods if p.labels.get(COMPONENT) == component}
     got = {p.name for p in selected}
@@ -73,7 +75,8 @@ def _intent(obj: dict[str, Any], selected: list[Pod], pods: list[Pod]) -> list[s
             + (f", missing {sorted(meant - got)}" if meant - got else "")]
 
 
-def _policy(obj: dict[str, Any], snap: Snapshot, pods: list[Pod]) -> tuple[list[str], list[str], set[str]]:
+def _policy(obj: dict[str, Any], snap: Snapshot, pods: list[Pod],
+            components: set[str]) -> tuple[list[str], list[str], set[str]]:
     """(problems, evidence, selected pod names) for one rendered policy."""
     name, spec = obj["metadata"]["name"], obj["spec"]
     live = snap.network_policies.get(name)
@@ -86,7 +89,7 @@ def _policy(obj: dict[str, Any], snap: Snapshot, pods: list[Pod]) -> tuple[list[
     if not selected:
         bad.append(f"NetworkPolicy {name}: podSelector {json.dumps(live.spec.get('podSelector'), sort_keys=True)} "
                    "selects no pod of the release")
-    bad += _intent(obj, selected, pods)
+    bad += _intent(obj, selected, pods, components)
     rules = []
     for direction in ("ingress", "egress"):
         for rule in live.spec.get(direction) or []:
@@ -117,7 +120,7 @@ def check_network_policies(expected: Rendered, snap: Snapshot) -> Result:
     good: list[str] = []
     covered: set[str] = set()
     for obj in rendered:
-        problems, evidence, selected = _policy(obj, snap, pods)
+        problems, evidence, selected = _policy(obj, snap, pods, {component(o) for o in workloads(expected)})
         bad, good, covered = bad + problems, good + evidence, covered | selected
     extra = sorted(set(snap.network_policies) - {o["metadata"]["name"] for o in rendered})
     if extra:
