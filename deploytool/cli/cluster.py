@@ -61,7 +61,7 @@ def create(
 
       deploytool cluster create --name big --nodes 6 --output json
 
-      deploytool cluster create --provider kind --load-image milvusdb/milvus:v2.6.4
+      deploytool cluster create --provider kind --load-image milvusdb/milvus:v2.6.24
     """
     chosen, name = _provider_and_name(provider, name)
     if load_image:

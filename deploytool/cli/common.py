@@ -39,6 +39,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 MAX_DETAILS = 8
 
 
+def problems_json(exc: Exception) -> list[dict[str, str]]:
+    """A ValidationFailed's problems for --output json (messages never hold credential values)."""
+    return [{"path": p.path, "rule": p.rule, "message": p.message} for p in getattr(exc, "problems", [])]
+
+
 def handle_errors(fn: F) -> F:
     """Map deploytool errors to a one-line message and their exit code (traceback only with -v)."""
 
@@ -52,9 +57,7 @@ def handle_errors(fn: F) -> F:
             raise
         except ValidationFailed as exc:
             if as_json:
-                output.emit_json({"ok": False, "error": str(exc),
-                                  "problems": [{"path": p.path, "rule": p.rule, "message": p.message}
-                                               for p in exc.problems]})
+                output.emit_json({"ok": False, "error": str(exc), "problems": problems_json(exc)})
             output.error(f"{exc}; nothing was written or applied:")
             for problem in exc.problems:
                 output.info(f"  {problem}")

@@ -68,11 +68,11 @@ def upgrade(
 
     Examples:
 
-      deploytool drill upgrade --env prod --to v2.6.5
+      deploytool drill upgrade --env prod --to v3.0.2
 
-      deploytool drill upgrade --env prod --to v2.6.5 --order helm --report /tmp/helm-order
+      deploytool drill upgrade --env prod --to v3.0.2 --order helm --report /tmp/helm-order
 
-      deploytool drill upgrade --env prod --to v2.6.5-broken --timeout 60    # rolls back, exit 1
+      deploytool drill upgrade --env prod --to v3.0.2-broken --timeout 60    # rolls back, exit 1
     """
     from deploytool.drills.upgrade import UpgradeDrill
 

@@ -18,6 +18,7 @@ from deploytool.cli.common import (
     ValuesFiles,
     Verbose,
     handle_errors,
+    problems_json,
 )
 from deploytool.core import output
 from deploytool.core.config import Target
@@ -72,7 +73,8 @@ def up(
         if fmt != Format.json:
             raise
         output.emit_json({"ok": False, "env": env, "cluster": choice.describe(), "steps": record.as_list(),
-                          "error": str(exc), "details": list(getattr(exc, "details", []) or [])})
+                          "error": str(exc), "details": list(getattr(exc, "details", []) or []),
+                          "problems": problems_json(exc)})
         output.error(str(exc))
         raise typer.Exit(exc.exit_code) from None
     summary = "changed" if ctx.changed else "already up to date: nothing changed"

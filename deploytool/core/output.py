@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 OK = "✓"
 FAIL = "✗"
@@ -28,7 +29,7 @@ def info(message: str) -> None:
 
 
 def error(message: str) -> None:
-    _err.print(f"[red]error:[/red] {message}")
+    _err.print(f"[red]error:[/red] {escape(message)}")
 
 
 def line(message: str) -> None:

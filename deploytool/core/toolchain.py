@@ -22,7 +22,7 @@ from deploytool.core import paths
 from deploytool.core.errors import CommandFailed, ToolMissing
 
 # Which group provides which binary, in build order (smallest first so helm is usable early).
-GROUPS = ("helm", "etcd", "kwok", "metrics-server", "k8s")
+GROUPS = ("helm", "etcd", "kwok", "metrics-server", "k8s", "kube-score")
 BINARY_GROUP = {
     "helm": "helm",
     "etcd": "etcd",
@@ -35,6 +35,7 @@ BINARY_GROUP = {
     "kubectl": "k8s",
     "kubelet": "k8s",
     "kube-proxy": "k8s",
+    "kube-score": "kube-score",
 }
 STAMP = ".deploytool-built"
 # Bump when the build recipe changes (names, flags), so every cache rebuilds once.
@@ -78,6 +79,8 @@ class ToolGroup:
                 ]
         elif self.name == "helm":
             flags.append(f"-X helm.sh/helm/v3/internal/version.version={self.version}")
+        elif self.name == "kube-score":  # `kube-score version` prints these
+            flags.append(f"-X main.version={self.version.lstrip('v')}")
         elif self.name == "metrics-server":  # metrics-server reports client-go's version variables
             flags.append(f"-X k8s.io/client-go/pkg/version.gitVersion={self.version}")
         return flags

@@ -14,12 +14,12 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from deploytool.core.errors import BadInput
 from deploytool.core.kube import Kube
+from deploytool.render.values import NotYAML, load_yaml_text, read_text_file
 
 ACCESS_KEY, SECRET_KEY = "access-key", "secret-key"
 ENV_ACCESS, ENV_SECRET = "DEPLOYTOOL_S3_ACCESS_KEY", "DEPLOYTOOL_S3_SECRET_KEY"
@@ -38,14 +38,11 @@ class Credentials:
 
 
 def _from_file(path: Path) -> Credentials:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise BadInput(f"credentials file {path}: {exc.strerror}") from None
+    text = read_text_file(path, "credentials file")
     data: dict[str, str] = {}
     try:
-        loaded = yaml.safe_load(text)
-    except yaml.YAMLError:
+        loaded = load_yaml_text(text, f"credentials file {path}")
+    except NotYAML:  # KEY=VALUE lines; duplicate keys and alias bombs stay refused
         loaded = None
     if isinstance(loaded, dict):
         data = {str(k): str(v) for k, v in loaded.items()}

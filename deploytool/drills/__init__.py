@@ -1,6 +1,6 @@
 """Drills: rehearse a failure on a live environment, measure what a client sees, write a report.
 
-    deploytool drill upgrade --env prod --to v2.6.5
+    deploytool drill upgrade --env prod --to v3.0.2
     deploytool drill node-failure --env prod
     deploytool drill autoscale --env prod
 

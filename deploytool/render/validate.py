@@ -9,11 +9,12 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from jsonschema import Draft7Validator
+from jsonschema import Draft7Validator, ValidationError
 
 from deploytool.core import paths, quantity
 from deploytool.core.errors import Problem
 from deploytool.render.components import active_components, remote_deps
+from deploytool.render.redact import is_sensitive
 
 PROD_ENVS = ("prod", "production")
 MINIO_DEFAULT_CREDENTIALS = ("minioadmin", "minioadmin")
@@ -26,6 +27,28 @@ def _path(parts) -> str:
     return out
 
 
+INT32_MAX = 2**31 - 1
+
+
+def _schema_message(err: ValidationError) -> str:
+    """jsonschema's message, unless it would print a value that may be a credential or a whole mapping."""
+    where = list(err.absolute_path)
+    if not is_sensitive(where) and not isinstance(err.instance, (dict, list)):
+        if err.validator == "maximum" and err.validator_value == INT32_MAX:
+            return f"{err.instance} is above {INT32_MAX}, the largest number Kubernetes accepts here (int32)"
+        return err.message
+    hidden = "(value not shown)"
+    if err.validator == "type":
+        return f"must be of type {err.validator_value} {hidden}"
+    if err.validator == "enum":
+        return f"must be one of {', '.join(map(str, err.validator_value))} {hidden}"
+    if err.validator == "required":
+        return err.message  # names the missing key, not a value
+    if err.validator == "not":
+        return f"{err.schema.get('description') or 'is not allowed here'} {hidden}"
+    return f"fails the schema's {err.validator} check {hidden}"
+
+
 def schema_problems(values: dict[str, Any]) -> list[Problem]:
     schema = json.loads((paths.chart_dir() / "values.schema.json").read_text())
     problems: list[Problem] = []
@@ -36,7 +59,7 @@ def schema_problems(values: dict[str, Any]) -> list[Problem]:
             for extra in sorted(set(err.instance) - allowed):
                 problems.append(Problem(_path([*where, extra]), "unknown key", "schema"))
             continue
-        problems.append(Problem(_path(where), err.message, "schema"))
+        problems.append(Problem(_path(where), _schema_message(err), "schema"))
     return sorted(problems, key=lambda p: (p.path, p.message))
 
 
@@ -61,14 +84,13 @@ def limits_cover_requests(env: str, values: dict[str, Any]) -> Iterator[Problem]
     for key, spec in _workload_specs(values):
         resources = spec.get("resources") or {}
         requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
-        for res in ("cpu", "memory"):
+        for res in ("cpu", "memory", "ephemeral-storage"):
             if res not in requests or res not in limits:
                 continue
             try:
                 req, lim = quantity.parse(requests[res]), quantity.parse(limits[res])
-            except ValueError as exc:
-                yield Problem(f"{key}.resources", str(exc), "quantity")
-                continue
+            except ValueError:
+                continue  # input_rules.quantities_valid names the malformed one
             if lim < req:
                 yield Problem(f"{key}.resources.limits.{res}",
                               f"limit {limits[res]} is below the request {requests[res]}", "limits-cover-requests")
@@ -202,3 +224,7 @@ def validate(env: str, values: dict[str, Any]) -> list[Problem]:
             if not problems:
                 raise
     return problems
+
+
+# Rule modules register themselves into RULES with @rule when imported (kept last: they import this module).
+from deploytool.render import contract_rules, input_rules  # noqa: E402,F401

@@ -23,11 +23,15 @@ from deploytool.cli.main import app
 from deploytool.clusters.local import nodes as local_nodes
 from deploytool.core.helm import Helm
 from deploytool.drills.faults import POLICY, USAGE_CPU_ANNOTATION
+from deploytool.render.versions import DEFAULT_TAG
 
 pytestmark = pytest.mark.cluster
 runner = CliRunner()
 NS = "milvus-prod"
 ORDER = ["mixcoord", "streamingnode", "querynode", "datanode", "proxy"]
+# prod starts on the chart's default tag; the drills move it to supported tags (versions.py).
+START, UPGRADE_TO, HELM_TO = DEFAULT_TAG, "v3.0.1", "v3.0.2"
+BROKEN = f"{HELM_TO}-broken"
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -111,43 +115,43 @@ def test_unknown_env_and_missing_release_exit_2(local_cluster: Any) -> None:
 
 def test_upgrade_in_dependency_order(prod4: Any, tmp_path: Path) -> None:
     start = int(helm_for(prod4).history("milvus", NS)[-1]["revision"])
-    result, data = run_drill(prod4, tmp_path, "upgrade", "--to", "v2.6.5", "--timeout", "120")
+    result, data = run_drill(prod4, tmp_path, "upgrade", "--to", UPGRADE_TO, "--timeout", "120")
     assert result.exit_code == 0, result.output
     assert all(verdicts(data).values()), data["assertions"]
     assert data["parameters"]["steps"][:5] == ORDER
     # each component's first new-tag pod appears only after the previous component is fully rolled
     pods = data["recording"]["pod_samples"]
-    first_new = {c: min(p["t"] for p in pods if p["component"] == c and p["tag"] == "v2.6.5") for c in ORDER}
-    last_old = {c: max(p["t"] for p in pods if p["component"] == c and p["tag"] == "v2.6.4") for c in ORDER}
+    first_new = {c: min(p["t"] for p in pods if p["component"] == c and p["tag"] == UPGRADE_TO) for c in ORDER}
+    last_old = {c: max(p["t"] for p in pods if p["component"] == c and p["tag"] == START) for c in ORDER}
     for earlier, later in zip(ORDER, ORDER[1:], strict=False):
         assert last_old[earlier] < first_new[later], f"{later} started before {earlier} finished"
-    assert live_tags(prod4) == {"v2.6.5"}
+    assert live_tags(prod4) == {UPGRADE_TO}
     history = helm_for(prod4).history("milvus", NS)
     assert int(history[-1]["revision"]) - start == len(data["parameters"]["steps"]), "one revision per step"
     assert history[-1]["status"] == "deployed"
 
 
 def test_upgrade_all_at_once_with_helm(prod4: Any, tmp_path: Path) -> None:
-    result, data = run_drill(prod4, tmp_path, "upgrade", "--to", "v2.6.6", "--order", "helm", "--timeout", "120")
+    result, data = run_drill(prod4, tmp_path, "upgrade", "--to", HELM_TO, "--order", "helm", "--timeout", "120")
     assert result.exit_code == 0, result.output
     assert all(verdicts(data).values()), data["assertions"]
     assert data["parameters"]["steps"] == ["all components at once (helm)"]
-    assert live_tags(prod4) == {"v2.6.6"}
+    assert live_tags(prod4) == {HELM_TO}
 
 
 def test_broken_upgrade_rolls_back_and_exits_1(prod4: Any, tmp_path: Path) -> None:
     start = int(helm_for(prod4).history("milvus", NS)[-1]["revision"])
-    result, data = run_drill(prod4, tmp_path, "upgrade", "--to", "v2.6.7-broken", "--timeout", "20")
+    result, data = run_drill(prod4, tmp_path, "upgrade", "--to", BROKEN, "--timeout", "20")
     assert result.exit_code == 1, result.output
     seen = verdicts(data)
     assert seen["availability floor"] is True, "the old pods kept serving"
-    assert seen["upgrade to v2.6.7-broken completed"] is False
-    assert seen["rollback restored v2.6.6"] is True
+    assert seen[f"upgrade to {BROKEN} completed"] is False
+    assert seen[f"rollback restored {HELM_TO}"] is True
     assert seen["probe kept answering"] is True
     assert [p["name"] for p in data["recording"]["phases"]][-4:-1] == ["target not ready", "rollback", "rolled back"]
     history = helm_for(prod4).history("milvus", NS)
     assert history[-1]["status"] == "deployed" and f"Rollback to {start}" in history[-1]["description"]
-    assert live_tags(prod4) == {"v2.6.6"}
+    assert live_tags(prod4) == {HELM_TO}
     policies = client.AdmissionregistrationV1Api(prod4.api).list_validating_admission_policy().items
     assert POLICY not in {p.metadata.name for p in policies}, "the simulated fault was removed"
 

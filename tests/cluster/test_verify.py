@@ -78,7 +78,7 @@ def rogue_pod(prod: dict, component: str, node: str, name: str) -> Iterator[str]
     labels = {"app.kubernetes.io/name": "milvus", "app.kubernetes.io/instance": "milvus",
               "app.kubernetes.io/component": component}
     pod = client.V1Pod(metadata=client.V1ObjectMeta(name=name, labels=labels), spec=client.V1PodSpec(
-        node_name=node, containers=[client.V1Container(name=component, image="milvusdb/milvus:v2.6.4")]))
+        node_name=node, containers=[client.V1Container(name=component, image="milvusdb/milvus:v2.6.24")]))
     core.create_namespaced_pod(NS, pod)
     try:
         wait_until(lambda: any(c.type == "Ready" and c.status == "True"
@@ -133,10 +133,10 @@ def test_workloads_fail_when_scaled_by_hand(prod: dict) -> None:
 
 def test_workloads_fail_on_unexpected_image(prod: dict) -> None:
     prod["kube"].apps.patch_namespaced_deployment("milvus-mixcoord", NS, {"spec": {"template": {"spec": {
-        "containers": [{"name": "mixcoord", "image": "milvusdb/milvus:v2.6.0"}]}}}})
+        "containers": [{"name": "mixcoord", "image": "milvusdb/milvus:v2.6.20"}]}}}})
     try:
-        wait_until(lambda: all(p.spec.containers[0].image.endswith("v2.6.0") for p in pods_of(prod, "mixcoord")),
-                   90, "mixcoord rolled to v2.6.0")
+        wait_until(lambda: all(p.spec.containers[0].image.endswith("v2.6.20") for p in pods_of(prod, "mixcoord")),
+                   90, "mixcoord rolled to v2.6.20")
         code, results = verify(prod, "workloads")
         assert code == 1
         assert "Deployment/milvus-mixcoord: image" in evidence(results["workloads"])

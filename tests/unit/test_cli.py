@@ -141,3 +141,114 @@ def test_up_refuses_missing_prod_credentials_before_creating_any_cluster(
     assert result.exit_code == 2, result.output
     assert "needs object-storage credentials" in result.output
     assert not (tmp_path / "cache" / "clusters" / "never-made").exists()
+
+
+UNLOADABLE = sorted((Path(__file__).parent / "values_cases" / "unloadable").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("case", UNLOADABLE, ids=lambda p: p.stem)
+def test_hostile_yaml_exits_2_in_one_line_and_writes_nothing(case: Path, tmp_path: Path) -> None:
+    import re
+
+    env = re.search(rb"^# env: (\S+)", case.read_bytes(), re.M).group(1).decode()  # type: ignore[union-attr]
+    out = tmp_path / "out"
+    result = invoke("render", "--env", env, "-f", str(case), "--out", str(out))
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(case) in lines[0], result.output
+    assert not out.exists()
+
+
+def _unreadable_paths(tmp_path: Path) -> dict[str, Path]:
+    import socket
+
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    sock_path = tmp_path / "a-socket.yaml"
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(sock_path))  # exists, is not a directory, cannot be opened as a file (ENXIO)
+    return {"is a directory": folder, "cannot be read": sock_path, "not found": tmp_path / "missing.yaml"}
+
+
+def test_values_path_that_is_a_directory_or_unreadable_exits_2(tmp_path: Path) -> None:
+    for fragment, path in _unreadable_paths(tmp_path).items():
+        result = invoke("validate", "--env", "dev", "-f", str(path))
+        assert result.exit_code == 2, result.output
+        assert result.output.strip().splitlines() == [result.output.strip()], result.output
+        assert fragment in result.output and str(path) in result.output and "Error" not in result.output
+
+
+def test_values_file_without_read_permission_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tests may run as root, for whom chmod 000 does not stop a read: the open() fails as it would for a user.
+    locked = tmp_path / "locked.yaml"
+    locked.write_text("mode: standalone\n")
+    real_open = Path.open
+
+    def deny(self: Path, *args, **kwargs):
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", deny)
+    result = invoke("render", "--env", "dev", "-f", str(locked), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2 and "cannot be read: Permission denied" in result.output, result.output
+    assert not (tmp_path / "out").exists()
+
+
+SECRET_MARK = "s3cr3t-do-not-print"
+SECRET_VALUES = f"""\
+credentials:
+  accessKey: {{nested: {SECRET_MARK}-1}}
+  secretKey: {SECRET_MARK}-2
+config:
+  minio:
+    secretAccessKey: {SECRET_MARK}-3
+  etcd:
+    auth:
+      password: {SECRET_MARK}-4
+  common:
+    security:
+      superUsers: [{SECRET_MARK}-5]
+      defaultRootPassword: 12345678
+"""
+
+
+@pytest.mark.parametrize("command", ["validate", "render", "up"])
+@pytest.mark.parametrize("flags", [[], ["-v"], ["--output", "json"], ["-v", "--output", "json"]],
+                         ids=["text", "verbose", "json", "verbose-json"])
+def test_credentials_in_values_or_config_are_named_never_printed(
+        command: str, flags: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from deploytool.core import toolchain
+
+    monkeypatch.setenv("DEPLOYTOOL_HELM", str(toolchain.find("helm")))
+    monkeypatch.setenv("DEPLOYTOOL_CACHE", str(tmp_path / "cache"))
+    values = tmp_path / "leaky.yaml"
+    values.write_text(SECRET_VALUES)
+    extra = {"render": ["--out", str(tmp_path / "out")],
+             "up": ["--provider", "local", "--context", "never-made"]}.get(command, [])
+    sets = ["--set", f"credentials.secretKey={SECRET_MARK}-6", "--set", f"config.kafka.saslPassword={SECRET_MARK}-7"]
+    result = invoke(command, "--env", "staging", "-f", str(values), *sets, *extra, *flags)
+    assert result.exit_code == 2, result.output
+    assert SECRET_MARK not in result.output and "12345678" not in result.output, result.output
+    for path in ("credentials.secretKey", "config.minio.secretAccessKey", "config.etcd.auth.password",
+                 "config.kafka.saslPassword", "config.common.security.defaultRootPassword"):
+        assert path in result.output, (path, result.output)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cache" / "clusters").exists()
+
+
+@pytest.mark.parametrize("flags", [[], ["-v"]])
+def test_malformed_set_and_credentials_file_never_print_the_secret(
+        flags: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from deploytool.core import toolchain
+
+    monkeypatch.setenv("DEPLOYTOOL_HELM", str(toolchain.find("helm")))
+    monkeypatch.setenv("DEPLOYTOOL_CACHE", str(tmp_path / "cache"))
+    result = invoke("validate", "--env", "dev", "--set", f"credentials..secretKey={SECRET_MARK}", *flags)
+    assert result.exit_code == 2 and "empty segment" in result.output and SECRET_MARK not in result.output
+    creds = tmp_path / "creds.yaml"
+    creds.write_text(f"access-key: me\nsecret-key: {SECRET_MARK}-a\nsecret-key: {SECRET_MARK}-b\n")
+    result = invoke("up", "--env", "staging", "--provider", "local", "--context", "never-made",
+                    "--credentials-file", str(creds), *flags)
+    assert result.exit_code == 2, result.output
+    assert "secret-key: duplicate key" in result.output and SECRET_MARK not in result.output, result.output
+    assert not (tmp_path / "cache" / "clusters").exists()

@@ -40,7 +40,7 @@ def synthetic(ok: bool = True) -> DrillResult:
         rec.workload_samples.append(WorkloadSample(18, "proxy", 3, 3, 3, 3, 3))
     for i in range(3):
         rec.pod_samples.append(PodSample(0.0, f"milvus-proxy-{i}", "proxy", f"node-{i}", "Running", True, False,
-                                         False, "v2.6.4"))
+                                         False, "v2.6.24"))
     rec.endpoint_samples += [EndpointSample(0, "milvus", 3), EndpointSample(13, "milvus", 2),
                              EndpointSample(14, "milvus", 3)]
     rec.hpa_samples += [HpaSample(0, "milvus-proxy", 3, 3, 1), HpaSample(20, "milvus-proxy", 3, 6, 140)]
@@ -52,7 +52,7 @@ def synthetic(ok: bool = True) -> DrillResult:
     rec.phases += [Phase(2, "probe running"), Phase(10, "upgrade proxy"), Phase(16, "upgrade complete")]
     assertions = [checks.floor_assertion(rec, start=10), checks.probe_assertion(rec.probe_samples, 0)]
     return DrillResult("upgrade", "prod", "local/test", "2025-01-01T00:00:00+00:00", 25.0,
-                       {"to": "v2.6.5", "probe_rate": 20}, rec, assertions, {"step proxy": 5.2}, ["simulated: x"])
+                       {"to": "v3.0.2", "probe_rate": 20}, rec, assertions, {"step proxy": 5.2}, ["simulated: x"])
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -67,7 +67,7 @@ def test_report_folder_has_json_markdown_and_png(tmp_path: Path) -> None:
     files = write_report(result, tmp_path / "r")
     assert {p.name for p in (tmp_path / "r").iterdir()} == {"data.json", "summary.md", "timeline.png"}
     data = json.loads(files["data"].read_text())
-    assert data["ok"] is True and data["drill"] == "upgrade" and data["parameters"]["to"] == "v2.6.5"
+    assert data["ok"] is True and data["drill"] == "upgrade" and data["parameters"]["to"] == "v3.0.2"
     assert len(data["recording"]["probe_samples"]) == 501
     assert [a["name"] for a in data["assertions"]] == ["availability floor", "probe kept answering"]
     width, height = png_size(files["timeline"])

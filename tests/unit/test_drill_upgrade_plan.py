@@ -12,8 +12,10 @@ from deploytool.drills.recorder import image_tag
 from deploytool.drills.upgrade import component_tag, plan_steps
 from deploytool.render import manifests
 from deploytool.render.values import Layers
+from deploytool.render.versions import DEFAULT_TAG
 
 ORDER = ["mixcoord", "streamingnode", "querynode", "datanode", "proxy"]
+FROM, TO = "v2.6.20", DEFAULT_TAG  # a patch upgrade between two supported 2.6 tags
 
 
 def rendered_tags(values: dict) -> dict[str, str]:
@@ -28,31 +30,31 @@ def rendered_tags(values: dict) -> dict[str, str]:
 
 
 def test_dependency_order_moves_one_component_per_step() -> None:
-    start = Layers("prod").merged()
-    steps = plan_steps(ORDER, start, "v2.6.5", "dependency")
+    start = Layers("prod", sets=[f"image.tag={FROM}"]).merged()
+    steps = plan_steps(ORDER, start, TO, "dependency")
     assert [label for label, _ in steps] == ORDER
     for i, (_, values) in enumerate(steps):
         tags = rendered_tags(values)
         done = set(ORDER[: i + 1])
-        assert {c for c in ORDER if tags[c] == "v2.6.5"} == done, f"step {i + 1}"
-        assert {c for c in ORDER if tags[c] == "v2.6.4"} == set(ORDER) - done
-        assert tags["etcd"] != "v2.6.5" and tags["minio"] != "v2.6.5", "etcd/MinIO keep their own images"
+        assert {c for c in ORDER if tags[c] == TO} == done, f"step {i + 1}"
+        assert {c for c in ORDER if tags[c] == FROM} == set(ORDER) - done
+        assert tags["etcd"] != TO and tags["minio"] != TO, "etcd/MinIO keep their own images"
 
 
 def test_last_step_equals_a_plain_upgrade() -> None:
-    start = Layers("prod").merged()
-    _, last = plan_steps(ORDER, start, "v2.6.5", "dependency")[-1]
+    start = Layers("prod", sets=[f"image.tag={FROM}"]).merged()
+    _, last = plan_steps(ORDER, start, TO, "dependency")[-1]
     plain = copy.deepcopy(start)
-    plain["image"]["tag"] = "v2.6.5"
+    plain["image"]["tag"] = TO
     assert manifests.render(Layers("prod", overlay=last)).objects == manifests.render(
         Layers("prod", overlay=plain)).objects
 
 
 def test_helm_order_is_one_step_without_pins() -> None:
-    start = Layers("prod").merged()
-    steps = plan_steps(ORDER, start, "v2.6.5", "helm")
+    start = Layers("prod", sets=[f"image.tag={FROM}"]).merged()
+    steps = plan_steps(ORDER, start, TO, "helm")
     assert [label for label, _ in steps] == ["all components at once (helm)"]
-    assert set(rendered_tags(steps[0][1])[c] for c in ORDER) == {"v2.6.5"}
+    assert set(rendered_tags(steps[0][1])[c] for c in ORDER) == {TO}
 
 
 def test_component_tag_prefers_the_component_override() -> None:
@@ -61,8 +63,8 @@ def test_component_tag_prefers_the_component_override() -> None:
 
 
 def test_image_tag_parsing() -> None:
-    assert image_tag("milvusdb/milvus:v2.6.4") == "v2.6.4"
-    assert image_tag("registry:5000/milvusdb/milvus:v2.6.5-broken") == "v2.6.5-broken"
+    assert image_tag("milvusdb/milvus:v2.6.24") == "v2.6.24"
+    assert image_tag("registry:5000/milvusdb/milvus:v3.0.2-broken") == "v3.0.2-broken"
     assert image_tag("registry:5000/milvus") == "latest"
 
 
@@ -80,7 +82,7 @@ runner = CliRunner()
 
 
 def test_drill_unknown_env_exits_2_before_touching_a_cluster() -> None:
-    for args in (["upgrade", "--to", "v2.6.5"], ["node-failure"], ["autoscale"]):
+    for args in (["upgrade", "--to", "v3.0.2"], ["node-failure"], ["autoscale"]):
         result = runner.invoke(app, ["drill", *args, "--env", "nope", "--provider", "local", "--context", "absent"])
         assert result.exit_code == 2, result.output
         assert "unknown env 'nope'" in result.output

@@ -42,7 +42,7 @@ def test_config_has_zones_and_the_node_port_mapping() -> None:
 
 
 def test_create_is_idempotent_and_delete_cleans_up(standin: Path) -> None:
-    provider = KindProvider(images=["milvusdb/milvus:v2.6.4"])
+    provider = KindProvider(images=["milvusdb/milvus:v2.6.24"])
     ref = provider.create("demo", nodes=3)
     assert (ref.provider, ref.context) == ("kind", "kind-demo")
     create = [c for c in calls(standin) if c[:2] == ["create", "cluster"]]
@@ -51,7 +51,7 @@ def test_create_is_idempotent_and_delete_cleans_up(standin: Path) -> None:
     assert "--wait" in create[0] and "--kubeconfig" in create[0]
     seen = yaml.safe_load((standin / "config-seen.yaml").read_text())
     assert len(seen["nodes"]) == 4
-    assert ["load", "docker-image", "milvusdb/milvus:v2.6.4", "--name", "demo"] in calls(standin)
+    assert ["load", "docker-image", "milvusdb/milvus:v2.6.24", "--name", "demo"] in calls(standin)
 
     provider.create("demo", nodes=3)  # second create: reused, not recreated
     assert len([c for c in calls(standin) if c[:2] == ["create", "cluster"]]) == 1
@@ -94,9 +94,9 @@ def test_cluster_cli_with_kind_status_and_delete(standin: Path) -> None:
 
     runner = CliRunner()
     created = runner.invoke(app, ["cluster", "create", "--provider", "kind", "--name", "cli", "--load-image",
-                                  "milvusdb/milvus:v2.6.4", "--output", "json"])
+                                  "milvusdb/milvus:v2.6.24", "--output", "json"])
     assert created.exit_code == 0, created.output
-    assert ["load", "docker-image", "milvusdb/milvus:v2.6.4", "--name", "cli"] in calls(standin)
+    assert ["load", "docker-image", "milvusdb/milvus:v2.6.24", "--name", "cli"] in calls(standin)
     assert json.loads(created.stdout)["context"] == "kind-cli"
     status = runner.invoke(app, ["cluster", "status", "--provider", "kind", "--context", "cli", "--output", "json"])
     data = json.loads(status.stdout)

@@ -18,7 +18,7 @@ def nodes(n: int, cpu: str = "16", mem: str = "64Gi") -> list[NodeRoom]:
 def test_prod_fits_on_three_roomy_nodes(render_env) -> None:
     fit = simulate(demands_from_objects(render_env("prod").objects), nodes(3))
     assert fit.ok, fit.problems
-    assert fit.need_cpu == Decimal(26)
+    assert fit.need_cpu == Decimal(29)  # 26 + 3 more MinIO pods (distributed, 4 x 1 CPU)
     placed = [c for comps in fit.placement.values() for c in comps]
     assert placed.count("querynode") == 3
     assert all(comps.count("querynode") == 1 for comps in fit.placement.values()), "required anti-affinity"

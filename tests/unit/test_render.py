@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from deploytool.render.components import CLUSTER_COMPONENTS
+from deploytool.render.versions import DEFAULT_TAG
 
 CLUSTER = [name for _, name in CLUSTER_COMPONENTS]
 
@@ -36,7 +37,7 @@ def test_dev_is_one_standalone_statefulset_with_storage(render_env) -> None:
     assert sts["kind"] == "StatefulSet"
     assert sts["spec"]["replicas"] == 1
     assert sts["spec"]["volumeClaimTemplates"], "standalone keeps its data on a PVC"
-    assert milvus_container(sts)["args"][-2:] == ["run", "standalone"] or "standalone" in milvus_container(sts)["args"]
+    assert milvus_container(sts)["args"] == ["milvus", "run", "standalone"]
 
 
 @pytest.mark.parametrize("env", ["staging", "prod"])
@@ -107,9 +108,8 @@ def test_prod_rolling_update_and_querynode_resources(render_env) -> None:
         assert strategy["type"] == "RollingUpdate"
         assert strategy["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
     res = milvus_container(workload(r, "querynode"))["resources"]
-    assert res["requests"] == {"cpu": "4", "memory": "16Gi"} or (
-        str(res["requests"]["cpu"]) == "4" and res["requests"]["memory"] == "16Gi")
-    assert str(res["limits"]["cpu"]) == "8" and res["limits"]["memory"] == "32Gi"
+    assert res == {"requests": {"cpu": "4", "memory": "16Gi", "ephemeral-storage": "10Gi"},
+                   "limits": {"cpu": "8", "memory": "32Gi", "ephemeral-storage": "100Gi"}}
     assert workload(r, "etcd")["spec"]["replicas"] == 3
 
 
@@ -122,8 +122,7 @@ def test_every_container_has_requests_limits_and_probes(render_env, env) -> None
             assert c["readinessProbe"], obj["metadata"]["name"]
         if obj["metadata"]["labels"]["app.kubernetes.io/component"] not in ("etcd", "minio"):
             c = milvus_container(obj)
-            assert c["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": 9091} or (
-                c["readinessProbe"]["httpGet"]["path"] == "/healthz")
+            assert c["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
             assert c["livenessProbe"] and c["startupProbe"]
 
 
@@ -131,7 +130,7 @@ def test_every_container_has_requests_limits_and_probes(render_env, env) -> None
 def test_configmap_holds_user_yaml_and_no_credentials(render_env, env) -> None:
     r = render_env(env)
     cm = r.get("ConfigMap", "milvus-config")
-    assert list(cm["data"]) == ["user.yaml"]
+    assert list(cm["data"]) == (["user.yaml", "embedEtcd.yaml"] if env == "dev" else ["user.yaml"])
     user = yaml.safe_load(cm["data"]["user.yaml"])
     text = json.dumps(user).lower()
     assert "minioadmin" not in text
@@ -222,9 +221,9 @@ def test_service_is_stable_endpoint_for_proxy(render_env) -> None:
     assert {p["port"] for p in svc["spec"]["ports"]} == {19530, 9091}
 
 
-def test_image_is_pinned_to_a_26_tag(render_env) -> None:
+def test_image_is_pinned_to_the_default_tag(render_env) -> None:
     image = milvus_container(workload(render_env("prod"), "proxy"))["image"]
-    assert re.fullmatch(r"milvusdb/milvus:v2\.6\.\d+", image)
+    assert image == f"milvusdb/milvus:{DEFAULT_TAG}"
 
 
 def test_proxy_has_prestop(render_env) -> None:
@@ -235,18 +234,18 @@ def test_component_image_tag_overrides_the_global_one_for_that_component_only() 
     from deploytool.render import manifests
     from deploytool.render.values import Layers
 
-    r = manifests.render(Layers("prod", sets=["queryNode.image.tag=v2.6.5"]))
+    r = manifests.render(Layers("prod", sets=["queryNode.image.tag=v2.6.20"]))
     qn, proxy = workload(r, "querynode"), workload(r, "proxy")
-    assert milvus_container(qn)["image"] == "milvusdb/milvus:v2.6.5"
-    assert qn["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"] == "v2.6.5"
-    assert milvus_container(proxy)["image"] == "milvusdb/milvus:v2.6.4"
+    assert milvus_container(qn)["image"] == "milvusdb/milvus:v2.6.20"
+    assert qn["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"] == "v2.6.20"
+    assert milvus_container(proxy)["image"] == f"milvusdb/milvus:{DEFAULT_TAG}"
 
 
 def test_milvus_upgrade_does_not_touch_etcd_or_minio_pods(render_env) -> None:
     from deploytool.render import manifests
     from deploytool.render.values import Layers
 
-    upgraded = manifests.render(Layers("prod", sets=["image.tag=v2.6.5"]))
+    upgraded = manifests.render(Layers("prod", sets=["image.tag=v3.0.2"]))
     for dep in ("etcd", "minio"):
         assert workload(upgraded, dep)["spec"]["template"] == workload(render_env("prod"), dep)["spec"]["template"]
 
@@ -264,7 +263,8 @@ def test_standalone_can_use_the_charts_etcd_and_minio() -> None:
     assert {o["metadata"]["name"] for o in r.by_kind("StatefulSet")} == {
         "milvus-standalone", "milvus-etcd", "milvus-minio"}
     user = yaml.safe_load(r.get("ConfigMap", "milvus-config")["data"]["user.yaml"])
-    assert user["etcd"]["endpoints"] == ["milvus-etcd:2379"] and "use" not in user["etcd"]
+    assert user["etcd"]["endpoints"] == ["milvus-etcd-0.milvus-etcd-headless.milvus-dev.svc.cluster.local:2379"]
+    assert "use" not in user["etcd"]
     assert user["common"]["storageType"] == "remote" and user["minio"]["address"] == "milvus-minio"
     env = {e["name"]: e for e in milvus_container(workload(r, "standalone"))["env"]}
     assert "optional" not in env["MINIO_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"], "remote storage needs it"

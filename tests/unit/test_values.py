@@ -19,7 +19,7 @@ def test_deep_merge_merges_maps_and_replaces_lists() -> None:
     ("expr", "expected"),
     [
         ("queryNode.replicas=3", {"queryNode": {"replicas": 3}}),
-        ("image.tag=v2.6.1", {"image": {"tag": "v2.6.1"}}),
+        ("image.tag=v2.6.20", {"image": {"tag": "v2.6.20"}}),
         ("proxy.pdb.enabled=false", {"proxy": {"pdb": {"enabled": False}}}),
         ("a.b=", {"a": {"b": ""}}),
         ("nodeSelector={disk: ssd}", {"nodeSelector": {"disk": "ssd"}}),

@@ -36,6 +36,11 @@ spec:
   serviceName: {{ include "milvus.fullname" $root }}
   updateStrategy:
     type: RollingUpdate
+  {{- else if and (eq $name "mixcoord") (not $c.activeStandby) }}
+  {{- /* mixcoord's etcd session is exclusive: without active-standby a surging second mixcoord
+  cannot register, so the old pod must stop first (as the official chart and milvus-operator do). */}}
+  strategy:
+    type: Recreate
   {{- else }}
   strategy:
     type: RollingUpdate
@@ -49,51 +54,63 @@ spec:
         {{- include "milvus.podLabels" $labelArgs | nindent 8 }}
       annotations:
         checksum/config: {{ include "milvus.userConfig" $root | sha256sum }}
+        {{- if $standalone }}
+        checksum/embed-etcd: {{ include "milvus.embedEtcdConfig" $root | sha256sum }}
+        {{- end }}
     spec:
       terminationGracePeriodSeconds: {{ $c.terminationGracePeriodSeconds }}
+      securityContext:
+        {{- include "milvus.podSecurityContext" (dict "root" $root "tag" $tag) | nindent 8 }}
       containers:
         - name: {{ $name }}
           image: "{{ $root.Values.image.repository }}:{{ $tag }}"
           imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          securityContext:
+            {{- include "milvus.containerSecurityContext" (dict "root" $root) | nindent 12 }}
           args: ["milvus", "run", {{ $name | quote }}]
           env:
             {{- /* Embedded storage (standalone): the Secret is not required. */}}
             {{- include "milvus.secretEnv" (dict "root" $root "env" "MINIO_ACCESS_KEY_ID" "key" $secretKeys.accessKeyKey "optional" $standalone) | nindent 12 }}
             {{- include "milvus.secretEnv" (dict "root" $root "env" "MINIO_SECRET_ACCESS_KEY" "key" $secretKeys.secretKeyKey "optional" $standalone) | nindent 12 }}
           ports:
+            {{- if has $name (list "proxy" "standalone") }}
             - name: milvus
               containerPort: 19530
               protocol: TCP
+            {{- end }}
             - name: metrics
               containerPort: 9091
               protocol: TCP
+          {{- $p := $root.Values.probes }}
+          # Startup: TCP on 9091 (milvus-operator's default), then readiness/liveness take over.
           startupProbe:
-            httpGet:
-              path: /healthz
+            tcpSocket:
               port: metrics
-            periodSeconds: 10
-            timeoutSeconds: 5
-            failureThreshold: 60
+            periodSeconds: {{ $p.startup.periodSeconds }}
+            timeoutSeconds: {{ $p.startup.timeoutSeconds }}
+            failureThreshold: {{ $p.startup.failureThreshold }}
+          # Readiness: Milvus's deep check (every component in the process Healthy or StandBy).
           readinessProbe:
             httpGet:
-              path: /healthz
+              path: {{ $p.readiness.path }}
               port: metrics
-            periodSeconds: 10
-            timeoutSeconds: 5
-            failureThreshold: 3
+            periodSeconds: {{ $p.readiness.periodSeconds }}
+            timeoutSeconds: {{ $p.readiness.timeoutSeconds }}
+            failureThreshold: {{ $p.readiness.failureThreshold }}
+          # Liveness: the shallow process check, so a blinking dependency does not restart the pod.
           livenessProbe:
             httpGet:
-              path: /healthz
+              path: {{ $p.liveness.path }}
               port: metrics
-            periodSeconds: 15
-            timeoutSeconds: 5
-            failureThreshold: 5
-          {{- if eq $name "proxy" }}
+            periodSeconds: {{ $p.liveness.periodSeconds }}
+            timeoutSeconds: {{ $p.liveness.timeoutSeconds }}
+            failureThreshold: {{ $p.liveness.failureThreshold }}
+          {{- with include "milvus.preStopSeconds" $name }}
           lifecycle:
             preStop:
               exec:
-                # Let endpoints/load balancers drop this pod before shutdown.
-                command: ["/bin/sh", "-c", "sleep 10"]
+                # Let endpoints/load balancers drop this pod before Milvus stops serving.
+                command: ["sleep", {{ . | quote }}]
           {{- end }}
           resources:
             {{- toYaml $c.resources | nindent 12 }}
@@ -102,6 +119,12 @@ spec:
               mountPath: /milvus/configs/user.yaml
               subPath: user.yaml
               readOnly: true
+            {{- if $standalone }}
+            - name: config
+              mountPath: /milvus/configs/embedEtcd.yaml
+              subPath: embedEtcd.yaml
+              readOnly: true
+            {{- end }}
             - name: data
               mountPath: /var/lib/milvus
       {{- with $c.nodeSelector }}

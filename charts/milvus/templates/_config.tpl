@@ -9,28 +9,43 @@ MINIO_SECRET_ACCESS_KEY environment variables, which override minio.accessKeyID
 {{- define "milvus.baseConfig" -}}
 {{- $fullname := include "milvus.fullname" . -}}
 {{- $mq := .Values.messageQueue -}}
+{{- $stop := .Values.gracefulStopTimeout }}
+{{- $standby := and (eq .Values.mode "cluster") .Values.mixCoord.activeStandby }}
 {{- if not (include "milvus.remoteDeps" .) }}
 etcd:
   use:
     embed: true
   data:
     dir: /var/lib/milvus/etcd
+  config:
+    path: /milvus/configs/embedEtcd.yaml
+  # Milvus 3.0 turns etcd auth on by default except for embedded etcd; say it explicitly.
+  auth:
+    enabled: false
 common:
   storageType: local
+  gracefulStopTimeout: {{ $stop.common }}
 localStorage:
   path: /var/lib/milvus/data/
 {{- else }}
 etcd:
   endpoints:
   {{- if .Values.etcd.enabled }}
-    - {{ printf "%s-etcd:2379" $fullname | quote }}
+  {{- $etcd := printf "%s-etcd" $fullname }}
+  {{- range $i := until (int .Values.etcd.replicas) }}
+    - {{ printf "%s-%d.%s-headless.%s.svc.%s:2379" $etcd $i $etcd $.Release.Namespace $.Values.clusterDomain | quote }}
+  {{- end }}
   {{- else }}
   {{- range .Values.etcd.externalEndpoints }}
     - {{ . | quote }}
   {{- end }}
   {{- end }}
+  # Milvus 3.0 turns etcd auth on by default (user etcdadmin); the chart's etcd runs without auth.
+  auth:
+    enabled: false
 common:
   storageType: remote
+  gracefulStopTimeout: {{ $stop.common }}
 minio:
   {{- if .Values.minio.enabled }}
   address: {{ printf "%s-minio" $fullname | quote }}
@@ -70,6 +85,34 @@ pulsar:
   address: {{ $mq.pulsar.host | quote }}
   port: {{ $mq.pulsar.port }}
 {{- end }}
+{{- /* Coordinators inside mixcoord (and standalone): active-standby per mixCoord.activeStandby. */}}
+rootCoord:
+  enableActiveStandby: {{ $standby }}
+  gracefulStopTimeout: {{ $stop.coordinators }}
+queryCoord:
+  enableActiveStandby: {{ $standby }}
+  gracefulStopTimeout: {{ $stop.coordinators }}
+dataCoord:
+  enableActiveStandby: {{ $standby }}
+  gracefulStopTimeout: {{ $stop.coordinators }}
+indexCoord:
+  enableActiveStandby: {{ $standby }}
+proxy:
+  gracefulStopTimeout: {{ $stop.proxy }}
+queryNode:
+  gracefulStopTimeout: {{ $stop.queryNode }}
+dataNode:
+  gracefulStopTimeout: {{ $stop.dataNode }}
+{{- end -}}
+
+{{/* Config file of standalone's embedded etcd (etcd.config.path), after Milvus's scripts/standalone_embed.sh. */}}
+{{- define "milvus.embedEtcdConfig" -}}
+{{- $e := .Values.etcd.embedded -}}
+listen-client-urls: http://0.0.0.0:2379
+advertise-client-urls: http://0.0.0.0:2379
+quota-backend-bytes: {{ int64 $e.quotaBackendBytes }}
+auto-compaction-mode: {{ $e.autoCompactionMode }}
+auto-compaction-retention: {{ $e.autoCompactionRetention | quote }}
 {{- end -}}
 
 {{/*

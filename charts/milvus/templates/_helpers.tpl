@@ -63,6 +63,40 @@ app.kubernetes.io/version: {{ .version | default .root.Values.image.tag | defaul
 {{- (.spec.image | default dict).tag | default .root.Values.image.tag | default .root.Chart.AppVersion -}}
 {{- end -}}
 
+{{/* "true" when a Milvus tag is a 3.x release (non-root image, uid 999); params: the tag */}}
+{{- define "milvus.isV3" -}}
+{{- if regexMatch "^v3[.]" . }}true{{ end -}}
+{{- end -}}
+
+{{/*
+Pod securityContext of a Milvus pod; params: root, tag. fsGroup for every version (the volumes
+become group-writable for uid 999); the non-root identity only for 3.x images (2.6 runs as root).
+*/}}
+{{- define "milvus.podSecurityContext" -}}
+{{- $sc := deepCopy (.root.Values.podSecurityContext | default dict) -}}
+{{- if include "milvus.isV3" .tag -}}
+{{- $_ := set $sc "runAsUser" 999 -}}
+{{- $_ := set $sc "runAsGroup" 999 -}}
+{{- $_ := set $sc "runAsNonRoot" true -}}
+{{- end -}}
+{{- toYaml $sc -}}
+{{- end -}}
+
+{{/*
+Container securityContext of every container the chart renders: containerSecurityContext from
+values, with `extra` (a dict, e.g. readOnlyRootFilesystem for images known to write only to their
+volumes) merged over it; params: root, extra (optional).
+*/}}
+{{- define "milvus.containerSecurityContext" -}}
+{{- $sc := deepCopy (.root.Values.containerSecurityContext | default dict) -}}
+{{- toYaml (mergeOverwrite $sc (.extra | default dict)) -}}
+{{- end -}}
+
+{{/* preStop sleep in seconds for a role (milvus-operator: 30 s on proxy and standalone); empty = none */}}
+{{- define "milvus.preStopSeconds" -}}
+{{- if has . (list "proxy" "standalone") }}30{{ end -}}
+{{- end -}}
+
 {{/* Name of the object-storage credentials Secret. */}}
 {{- define "milvus.credentialsSecretName" -}}
 {{- .Values.credentials.existingSecret | default (printf "%s-credentials" (include "milvus.fullname" .)) -}}
@@ -102,8 +136,6 @@ Milvus workloads for the current mode, as a YAML list:
 - {key: streamingNode, name: streamingnode, kind: Deployment}
 {{- end }}
 {{- end -}}
-
-{{/* Replica count: autoscaling.minReplicas when autoscaling is enabled. */}}
 
 {{/*
 Pod anti-affinity; params: antiAffinity (spec), selector (dict of labels).
@@ -167,6 +199,15 @@ configmap.yaml; renders nothing or fails the render.
 {{- end -}}
 {{- if and (eq $v.messageQueue.type "pulsar") (not $v.messageQueue.pulsar.host) -}}
   {{- fail "messageQueue.pulsar.host is required when messageQueue.type is pulsar" -}}
+{{- end -}}
+{{- /* mq.type is immutable once Milvus's coordinators have started: compare with the live release (lookup is
+empty under `helm template`, so this guards installs and upgrades against a cluster). */ -}}
+{{- $live := lookup "v1" "ConfigMap" .Release.Namespace (printf "%s-config" (include "milvus.fullname" .)) -}}
+{{- with (and $live $live.data (get $live.data "user.yaml")) -}}
+  {{- $was := dig "mq" "type" "" (fromYaml .) -}}
+  {{- if and $was (ne $was $v.messageQueue.type) -}}
+    {{- fail (printf "messageQueue.type %s: this release runs mq.type %s, which Milvus does not allow to change once its coordinators have started; keep %s or migrate with Milvus's MQ switch procedure" $v.messageQueue.type $was $was) -}}
+  {{- end -}}
 {{- end -}}
 {{- if and $v.credentials.create $v.credentials.existingSecret -}}
   {{- fail "credentials.create and credentials.existingSecret are mutually exclusive" -}}
