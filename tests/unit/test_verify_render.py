@@ -40,7 +40,7 @@ from deploytool.deploy.snapshot import (
     Workload,
     selects,
 )
-from deploytool.deploy.verify import FAIL, PASS, SKIP, WARN, run_check
+from deploytool.deploy.verify import FAIL, PASS, SKIP, run_check
 from deploytool.render.manifests import Rendered
 
 ENVS = ("dev", "staging", "prod")
@@ -141,12 +141,22 @@ def healthy_snapshot(rendered: Rendered) -> Snapshot:
 def test_a_cluster_as_rendered_passes(env: str, check, render_env) -> None:
     rendered = render_env(env)
     result = run_check(check, rendered, healthy_snapshot(rendered))
-    if check.name == "security-context" and result.status == WARN:  # the render is below the baseline
-        assert all("the render lacks" in line or "carry the rendered" in line for line in result.evidence)
-        return
     assert result.status in (PASS, SKIP), "\n".join(result.evidence)
     if result.status == SKIP:
         assert result.evidence[0].startswith("nothing to check"), result.evidence
+
+
+@pytest.mark.parametrize("env", ("staging", "prod"))
+def test_staging_and_prod_have_network_policies_and_security_contexts_to_check(env: str, render_env) -> None:
+    rendered = render_env(env)
+    snap = healthy_snapshot(rendered)
+    by_name = {c.name: c for c in CHECKS}
+    network = run_check(by_name["network-policies"], rendered, snap)
+    assert network.status == PASS and len(rendered.by_kind("NetworkPolicy")) >= 2, network.evidence
+    assert "enforcement is the CNI's job" in network.evidence[-1]
+    security = run_check(by_name["security-context"], rendered, snap)
+    assert security.status == PASS, security.evidence
+    assert len(security.evidence) == len(rendered.by_kind("Deployment") + rendered.by_kind("StatefulSet"))
 
 
 @pytest.mark.parametrize("env", ENVS)
