@@ -30,23 +30,40 @@ def _path(parts) -> str:
 INT32_MAX = 2**31 - 1
 
 
+_DESCRIBE: dict[str, Callable[[Any], str]] = {
+    "type": lambda v: f"must be of type {v}",
+    "enum": lambda v: "must be one of " + ", ".join(map(str, v)),
+    "const": lambda v: f"must be {v}",
+    "minimum": lambda v: f"must be at least {v}",
+    "maximum": lambda v: f"must be at most {v}",
+    "minLength": lambda v: f"must be at least {v} characters long",
+    "maxLength": lambda v: f"must be at most {v} characters long",
+    "pattern": lambda v: "does not have the expected format",
+    "minItems": lambda v: f"must have at least {v} items",
+    "maxItems": lambda v: f"must have at most {v} items",
+}
+
+
 def _schema_message(err: ValidationError) -> str:
     """jsonschema's message, unless it would print a value that may be a credential or a whole mapping."""
     where = list(err.absolute_path)
-    if not is_sensitive(where) and not isinstance(err.instance, (dict, list)):
+    sensitive = is_sensitive(where)
+    if not sensitive and not isinstance(err.instance, (dict, list)):
         if err.validator == "maximum" and err.validator_value == INT32_MAX:
             return f"{err.instance} is above {INT32_MAX}, the largest number Kubernetes accepts here (int32)"
         return err.message
-    hidden = "(value not shown)"
-    if err.validator == "type":
-        return f"must be of type {err.validator_value} {hidden}"
-    if err.validator == "enum":
-        return f"must be one of {', '.join(map(str, err.validator_value))} {hidden}"
     if err.validator == "required":
         return err.message  # names the missing key, not a value
-    if err.validator == "not":
-        return f"{err.schema.get('description') or 'is not allowed here'} {hidden}"
-    return f"fails the schema's {err.validator} check {hidden}"
+    if err.validator in _DESCRIBE:
+        text = _DESCRIBE[str(err.validator)](err.validator_value)
+    elif err.validator == "not":
+        text = str(err.schema.get("description") or "is not allowed here")
+    elif err.validator == "contains":
+        wanted = (err.validator_value or {}).get("const")
+        text = f"must contain {wanted}" if wanted is not None else "lacks a required item"
+    else:
+        text = f"fails the schema's {err.validator} check"
+    return f"{text} (value not shown)" if sensitive else text
 
 
 def schema_problems(values: dict[str, Any]) -> list[Problem]:

@@ -6,13 +6,14 @@ from deploytool.render import manifests
 from deploytool.render.manifests import Rendered
 from deploytool.render.values import Layers
 
-_cache: dict[str, Rendered] = {}
+_cache: dict[tuple[str, tuple[str, ...]], Rendered] = {}
 
 
-def rendered_env(env: str) -> Rendered:
-    if env not in _cache:
-        _cache[env] = manifests.render(Layers(env))
-    return _cache[env]
+def rendered_env(env: str, *sets: str) -> Rendered:
+    """One env rendered (with optional --set expressions), once per session."""
+    if (env, sets) not in _cache:
+        _cache[(env, sets)] = manifests.render(Layers(env, sets=list(sets)))
+    return _cache[(env, sets)]
 
 
 @pytest.fixture(scope="session")

@@ -6,18 +6,19 @@ no entry there may outlive the finding it explains.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from deploytool.render import kube_score, manifests
 from deploytool.render.kube_score import Finding, Ignore
-from deploytool.render.values import Layers
+from deploytool.render.manifests import Rendered
 from deploytool.render.versions import LATEST_PATCHES
 
 V3_TAG = str(LATEST_PATCHES[(3, 0)])
-CASES = {"dev": Layers("dev"), "staging": Layers("staging"), "prod": Layers("prod"),
-         "prod-v3": Layers("prod", sets=[f"image.tag={V3_TAG}"])}
+CASES: dict[str, tuple[str, ...]] = {"dev": ("dev",), "staging": ("staging",), "prod": ("prod",),
+                                     "prod-v3": ("prod", f"image.tag={V3_TAG}")}
 _findings: dict[str, list[Finding]] = {}
 
 
@@ -31,10 +32,17 @@ def _write(objects: list[dict], folder: Path) -> list[Path]:
     return files
 
 
-def findings(case: str, tmp_path_factory: pytest.TempPathFactory) -> list[Finding]:
+@pytest.fixture(scope="module")
+def findings(render_env: Callable[..., Rendered], tmp_path_factory: pytest.TempPathFactory,
+             ) -> Callable[[str], list[Finding]]:
+    """case name -> kube-score's CRITICAL findings on its rendered objects (run once per case)."""
+    return lambda case: _score(case, render_env, tmp_path_factory)
+
+
+def _score(case: str, render_env: Callable[..., Rendered], tmp: pytest.TempPathFactory) -> list[Finding]:
     if case not in _findings:
-        rendered = manifests.render(CASES[case])
-        _findings[case] = kube_score.score(case, _write(rendered.objects, tmp_path_factory.mktemp(case)))
+        rendered = render_env(*CASES[case])
+        _findings[case] = kube_score.score(case, _write(rendered.objects, tmp.mktemp(case)))
     return _findings[case]
 
 
@@ -43,13 +51,13 @@ def test_the_prod_v3_case_really_runs_a_3x_tag() -> None:
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_every_critical_is_fixed_or_explained(case: str, tmp_path_factory: pytest.TempPathFactory) -> None:
-    left = kube_score.unexplained(findings(case, tmp_path_factory), kube_score.load_ignores())
+def test_every_critical_is_fixed_or_explained(case: str, findings: Callable[[str], list[Finding]]) -> None:
+    left = kube_score.unexplained(findings(case), kube_score.load_ignores())
     assert left == [], "\n".join(map(str, left))
 
 
-def test_every_ignore_entry_still_explains_something(tmp_path_factory: pytest.TempPathFactory) -> None:
-    everything = [f for case in CASES for f in findings(case, tmp_path_factory)]
+def test_every_ignore_entry_still_explains_something(findings: Callable[[str], list[Finding]]) -> None:
+    everything = [f for case in CASES for f in findings(case)]
     stale = kube_score.unused(everything, kube_score.load_ignores())
     assert stale == [], f"entries in {kube_score.ignore_file()} match no finding: {stale}"
 

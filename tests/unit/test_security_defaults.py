@@ -7,29 +7,26 @@ Milvus 3.x); NetworkPolicies in staging and prod that let through exactly what t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from deploytool.render import manifests
 from deploytool.render.manifests import Rendered
 from deploytool.render.network_policy import Endpoint, allows, selecting
-from deploytool.render.values import Layers
 from deploytool.render.versions import LATEST_PATCHES
 
 V3_TAG = str(LATEST_PATCHES[(3, 0)])
-CASES = {"dev": ("dev", []), "staging": ("staging", []), "prod": ("prod", []),
-         "prod-v3": ("prod", [f"image.tag={V3_TAG}"]),
-         "dev-policies": ("dev", ["networkPolicy.enabled=true", "networkPolicy.monitoringNamespace=monitoring"])}
+CASES: dict[str, tuple[str, ...]] = {
+    "dev": ("dev",), "staging": ("staging",), "prod": ("prod",), "prod-v3": ("prod", f"image.tag={V3_TAG}"),
+    "dev-policies": ("dev", "networkPolicy.enabled=true", "networkPolicy.monitoringNamespace=monitoring")}
 MILVUS_ROLES = {"proxy", "mixcoord", "querynode", "datanode", "streamingnode", "standalone"}
-_cache: dict[str, Rendered] = {}
 
 
-def rendered(case: str) -> Rendered:
-    if case not in _cache:
-        env, sets = CASES[case]
-        _cache[case] = manifests.render(Layers(env, sets=sets))
-    return _cache[case]
+@pytest.fixture(scope="module")
+def rendered(render_env: Callable[..., Rendered]) -> Callable[[str], Rendered]:
+    """case name -> its rendered objects (conftest's per-session render cache)."""
+    return lambda case: render_env(*CASES[case])
 
 
 def workloads(r: Rendered) -> list[dict[str, Any]]:
@@ -41,7 +38,7 @@ def component(obj: dict[str, Any]) -> str:
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_every_container_is_hardened_and_bounded(case: str) -> None:
+def test_every_container_is_hardened_and_bounded(case: str, rendered: Callable[[str], Rendered]) -> None:
     for obj in workloads(rendered(case)):
         pod = obj["spec"]["template"]["spec"]
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, obj["metadata"]["name"]
@@ -57,7 +54,7 @@ def test_every_container_is_hardened_and_bounded(case: str) -> None:
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_non_root_wherever_the_image_allows(case: str) -> None:
+def test_non_root_wherever_the_image_allows(case: str, rendered: Callable[[str], Rendered]) -> None:
     expected = {"etcd": 1001, "minio": 1000}
     for obj in workloads(rendered(case)):
         pod_sc = obj["spec"]["template"]["spec"]["securityContext"]
@@ -73,14 +70,14 @@ def test_non_root_wherever_the_image_allows(case: str) -> None:
         assert any(component(o) in MILVUS_ROLES for o in workloads(rendered(case)))
 
 
-def test_etcd_runs_with_a_read_only_root() -> None:
+def test_etcd_runs_with_a_read_only_root(rendered: Callable[[str], Rendered]) -> None:
     etcd = rendered("prod").get("StatefulSet", "milvus-etcd")
     container = etcd["spec"]["template"]["spec"]["containers"][0]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert {m["mountPath"] for m in container["volumeMounts"]} >= {"/bitnami/etcd", "/tmp"}
 
 
-def test_dev_renders_no_network_policy_and_staging_prod_do() -> None:
+def test_dev_renders_no_network_policy_and_staging_prod_do(rendered: Callable[[str], Rendered]) -> None:
     assert rendered("dev").by_kind("NetworkPolicy") == []
     for case in ("staging", "prod"):
         policies = rendered(case).by_kind("NetworkPolicy")
@@ -96,7 +93,8 @@ def _pods(r: Rendered) -> dict[str, Endpoint]:
 
 
 @pytest.mark.parametrize("case", ["staging", "prod", "dev-policies"])
-def test_network_policies_let_through_exactly_what_the_chart_promises(case: str) -> None:
+def test_network_policies_let_through_exactly_what_the_chart_promises(
+        case: str, rendered: Callable[[str], Rendered]) -> None:
     r = rendered(case)
     policies, pods = r.by_kind("NetworkPolicy"), _pods(r)
     ns = r.target.namespace
