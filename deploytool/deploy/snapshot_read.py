@@ -18,7 +18,7 @@ from deploytool.core.kube import Kube
 from deploytool.core.portforward import PodPortForward
 from deploytool.deploy import snapshot as model
 from deploytool.deploy.checks.expected import milvus_components
-from deploytool.deploy.smoke import ready_pod, run_smoke
+from deploytool.deploy.smoke import run_smoke
 from deploytool.render.components import endpoint_component
 from deploytool.render.manifests import Rendered
 
@@ -121,7 +121,7 @@ class LiveCluster:
             if part == "milvus":
                 if expected is None:
                     raise ValueError("the milvus probe needs the rendered objects")
-                snap.milvus = probe_milvus(self.kube, expected, snap.simulated_pods)
+                snap.milvus = probe_milvus(self.kube, expected, snap)
             else:
                 self._readers()[part](snap)
             self.loaded.add(part)  # only once read: a failed read fails every check that needs it
@@ -205,24 +205,22 @@ def read_snapshot(kube: Kube, namespace: str, parts: tuple[str, ...]) -> model.S
     return snap
 
 
-def probe_milvus(kube: Kube, expected: Rendered, simulated_pods: bool) -> model.MilvusProbe:
-    """The pymilvus smoke through the endpoint component, then (with real pods) every Milvus
-    component's /healthz through a port-forward. Failures are recorded, not raised."""
+def probe_milvus(kube: Kube, expected: Rendered, snap: model.Snapshot) -> model.MilvusProbe:
+    """The pymilvus smoke through the endpoint component, then (with real pods) the /healthz of a
+    ready pod of every Milvus component (from the snapshot's pods) through a port-forward.
+    Failures are recorded, not raised."""
     target = expected.target
     try:
         smoke = run_smoke(kube, target.namespace, target.release, endpoint_component(expected.values))
     except Exception as exc:  # noqa: BLE001 - the failure is the evidence
         return model.MilvusProbe(error=f"{type(exc).__name__}: {str(exc)[:300]}")
     probe = model.MilvusProbe("", smoke.pod, smoke.server_version, smoke.inserted, round(smoke.seconds, 1))
-    if simulated_pods:
+    if snap.simulated_pods:
         return probe
     for component in milvus_components(expected):
-        try:
-            pod = ready_pod(kube, target.namespace, target.release, component)
-        except Exception as exc:  # noqa: BLE001
-            probe.healthz.append(model.Healthz(component, "", False, str(exc)[:200]))
-            continue
-        probe.healthz.append(_healthz(kube, target.namespace, component, pod))
+        ready = [p.name for p in snap.pods_of(component) if p.serving]
+        probe.healthz.append(_healthz(kube, target.namespace, component, ready[0]) if ready else
+                             model.Healthz(component, "", False, f"no ready {component} pod in {target.namespace}"))
     return probe
 
 

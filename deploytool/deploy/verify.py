@@ -13,10 +13,11 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from deploytool.deploy.snapshot import Snapshot
-from deploytool.render.manifests import Rendered
+if TYPE_CHECKING:  # `verify --help` and the CLI's result printing load neither the model nor the renderer
+    from deploytool.deploy.snapshot import Snapshot
+    from deploytool.render.manifests import Rendered
 
 PASS, FAIL, WARN, SKIP = "pass", "fail", "warn", "skip"
 
@@ -39,7 +40,7 @@ def config_checksum(user_yaml: str) -> str:
     return hashlib.sha256(user_yaml.rstrip("\n").encode()).hexdigest()
 
 
-CheckFn = Callable[[Rendered, Snapshot], Result]
+CheckFn = Callable[["Rendered", "Snapshot"], Result]
 
 
 class Loader(Protocol):
@@ -51,7 +52,7 @@ class Loader(Protocol):
     def load(self, snap: Snapshot, parts: tuple[str, ...], expected: Rendered) -> None: ...
 
 
-DeepFn = Callable[[Any, Rendered, Snapshot, Result], Result]
+DeepFn = Callable[[Any, "Rendered", "Snapshot", Result], Result]
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ CHECKS: list[Check] = [
     Check("resources", check_resources, ("pods", "nodes")),
     Check("network-policies", check_network_policies, ("network_policies", "pods")),
     Check("security-context", check_security_context, ("pods",)),
-    Check("milvus", check_milvus, ("milvus",)),
+    Check("milvus", check_milvus, ("pods", "milvus")),  # /healthz goes to a ready pod of each component
 ]
 
 
