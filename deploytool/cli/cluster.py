@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from deploytool import clusters
 from deploytool.cli.common import Format, OutputOpt, Provider, Verbose, handle_errors
-from deploytool.clusters.base import DEFAULT_NAME
+from deploytool.clusters.base import DEFAULT_NAME, ClusterSpec
 from deploytool.core import output
 from deploytool.core.errors import BadInput
+
+if TYPE_CHECKING:
+    from deploytool.clusters import ClusterProvider
+    from deploytool.clusters.status import ClusterStatus
 
 app = typer.Typer(help="Create, inspect and delete clusters (local = kwok + real control plane + milvus-lite).",
                   no_args_is_help=True)
@@ -24,11 +28,9 @@ NameOpt = Annotated[str | None, typer.Option(
                                       "--context; provider current: a kubeconfig context (default: the current one).")]
 
 
-def _provider_and_name(provider: Provider, name: str | None) -> tuple[Any, str]:
+def _provider_and_name(provider: Provider, name: str | None) -> tuple[ClusterProvider, str]:
     chosen = clusters.get_provider(provider.value)
-    if name is None:
-        name = "" if chosen.name == "current" else DEFAULT_NAME
-    return chosen, name
+    return chosen, chosen.info.default_cluster_name if name is None else name
 
 
 @app.command("create")
@@ -64,13 +66,12 @@ def create(
       deploytool cluster create --provider kind --load-image milvusdb/milvus:v2.6.24
     """
     chosen, name = _provider_and_name(provider, name)
-    if load_image:
-        if chosen.name != "kind":
-            raise BadInput(f"--load-image applies to --provider kind only (this is {chosen.name})")
-        chosen.images = list(load_image)
+    if load_image and not chosen.info.loads_images:
+        raise BadInput(f"--load-image applies to --provider kind only (this is {chosen.name})")
     start = time.monotonic()
-    existed = chosen.exists(name) if chosen.name != "current" else True
-    ref = chosen.create(name, nodes=nodes, node_cpu=node_cpu, node_memory=node_memory, progress=True, retain=retain)
+    existed = chosen.exists(name) if chosen.info.manages_lifecycle else True
+    ref = chosen.create(name, ClusterSpec(nodes, node_cpu, node_memory, tuple(load_image or ())), progress=True,
+                        retain=retain)
     seconds = time.monotonic() - start
     if fmt == Format.json:
         output.emit_json({"ok": True, "created": not existed, "seconds": round(seconds, 1), **ref.as_dict()})
@@ -99,40 +100,39 @@ def delete(
     """
     chosen, name = _provider_and_name(provider, name)
     result = chosen.delete(name, progress=fmt != Format.json)
-    leftovers = result.get("leftover_pids") or []
+    leftovers = list(result.leftover_pids)
     if fmt == Format.json:
-        output.emit_json({"ok": not leftovers, **result})
-    elif not result.get("existed"):
+        output.emit_json({"ok": not leftovers, **result.as_dict()})
+    elif not result.existed:
         output.status(output.OK, f"no {chosen.name} cluster named '{name}': nothing to delete")
     elif leftovers:
         output.error(f"cluster '{name}' deleted but processes {leftovers} would not stop")
     else:
-        output.status(output.OK, f"deleted {chosen.name} cluster '{name}'", result.get("seconds"))
+        output.status(output.OK, f"deleted {chosen.name} cluster '{name}'", result.seconds)
     if leftovers:
         raise typer.Exit(1)
 
 
-def _print_status(info: dict[str, Any]) -> None:
-    mark = output.OK if info.get("ok") else output.FAIL
-    output.line(f"{mark} {info['provider']} cluster '{info['name']}'"
-                + ("" if info.get("exists") else " does not exist"))
-    if not info.get("exists"):
+def _print_status(info: ClusterStatus) -> None:
+    mark = output.OK if info.ok else output.FAIL
+    output.line(f"{mark} {info.provider} cluster '{info.name}'" + ("" if info.exists else " does not exist"))
+    if not info.exists:
         return
-    api = info.get("api_server") or {}
-    reach = f"reachable ({api.get('version')})" if api.get("reachable") else f"NOT reachable: {api.get('error')}"
-    output.line(f"  API server   {api.get('url', '')} {reach}")
-    if info.get("kubeconfig"):
-        output.line(f"  kubeconfig   {info['kubeconfig']} (context {info.get('context')})")
-    nodes = info.get("nodes") or {}
-    output.line(f"  nodes        {nodes.get('ready', 0)}/{nodes.get('total', 0)} Ready")
-    for node in nodes.get("items", []):
-        taints = f" taints {','.join(node['taints'])}" if node.get("taints") else ""
-        output.line(f"    {node['name']:<14} {'Ready' if node['ready'] else 'NotReady':<9} {node['zone']:<7} "
-                    f"cpu {node['cpu']} memory {node['memory']}{taints}")
-    for proc, state in (info.get("processes") or {}).items():
-        output.line(f"  {proc:<24} pid {state.get('pid')} {'up' if state.get('alive') else 'DOWN'}")
-    if "milvus" in info:
-        milvus = info["milvus"]
+    api = info.api_server
+    if api is not None:
+        reach = f"reachable ({api.version})" if api.reachable else f"NOT reachable: {api.error}"
+        output.line(f"  API server   {api.url} {reach}")
+    if info.kubeconfig:
+        output.line(f"  kubeconfig   {info.kubeconfig} (context {info.context})")
+    output.line(f"  nodes        {info.nodes_ready}/{len(info.nodes)} Ready")
+    for node in info.nodes:
+        taints = f" taints {','.join(node.taints)}" if node.taints else ""
+        output.line(f"    {node.name:<14} {'Ready' if node.ready else 'NotReady':<9} {node.kind:<10} {node.zone:<7} "
+                    f"cpu {node.cpu} memory {node.memory}{taints}")
+    for proc, state in info.processes.items():
+        output.line(f"  {proc:<24} pid {state.pid} {'up' if state.alive else 'DOWN'}")
+    milvus = info.extra.get("milvus")
+    if milvus:
         output.line(f"  milvus-lite  port {milvus.get('port')} {'up' if milvus.get('up') else 'DOWN'}")
 
 
@@ -155,10 +155,10 @@ def status(
     chosen, name = _provider_and_name(provider, name)
     info = chosen.status(name)
     if fmt == Format.json:
-        output.emit_json(info)
+        output.emit_json(info.as_dict())
     else:
         _print_status(info)
-    if not info.get("ok"):
+    if not info.ok:
         raise typer.Exit(1)
 
 

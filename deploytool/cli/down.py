@@ -31,15 +31,13 @@ def down(
 
       deploytool down --env prod --provider local --delete-data
     """
-    from deploytool.core.helm import Helm
     from deploytool.deploy import cluster_select
     from deploytool.deploy.down import DownContext
     from deploytool.deploy.down import down as run_down
     env_file(env)  # unknown env -> exit 2 before touching any cluster
     choice = cluster_select.choose(provider.value, context)
-    ref, kube = cluster_select.connect(choice)
-    ctx = DownContext(Target(env), kube, Helm(str(ref.kubeconfig) if ref.kubeconfig else None, ref.context),
-                      delete_data, timeout)
+    conn = cluster_select.connect(choice)
+    ctx = DownContext(Target(env), conn.kube, conn.helm, delete_data, timeout)
     record = run_down(ctx, quiet=fmt == Format.json)
     if fmt == Format.json:
         output.emit_json({"ok": True, "env": env, "cluster": choice.describe(), "changed": ctx.changed,

@@ -27,12 +27,11 @@ def status(
 
       deploytool status --env dev --output json
     """
-    from deploytool.core.helm import Helm
     from deploytool.deploy import cluster_select
     from deploytool.deploy.status import format_text, gather
     env_file(env)
-    ref, kube = cluster_select.connect(cluster_select.choose(provider.value, context))
-    data = gather(kube, Helm(str(ref.kubeconfig) if ref.kubeconfig else None, ref.context), Target(env))
+    conn = cluster_select.connect(cluster_select.choose(provider.value, context))
+    data = gather(conn.kube, conn.helm, Target(env))
     if fmt == Format.json:
         output.emit_json(data)
     else:

@@ -63,15 +63,14 @@ def verify(
 
       deploytool verify --env dev --deep --output json
     """
-    from deploytool.core.helm import Helm
     from deploytool.deploy import cluster_select
     from deploytool.deploy.verify_run import verify as run_verify
     env_file(env)
     choice = cluster_select.choose(provider.value, context)
-    ref, kube = cluster_select.connect(choice)
-    helm = Helm(str(ref.kubeconfig) if ref.kubeconfig else None, ref.context)
+    conn = cluster_select.connect(choice)
+    kube = conn.kube
     layers = Layers(env, list(values or []), list(set_ or []), cluster_select.values_overlay(choice))
-    results = run_verify(kube, helm, layers, simulated_pods=ref.provider == "local", deep=deep,
+    results = run_verify(kube, conn.helm, layers, simulated_pods=bool(conn.simulated_nodes()), deep=deep,
                          only=list(check or []) or None,
                          on_result=None if fmt == Format.json else lambda r: print_result(r, verbose))
     failed = [r.name for r in results if r.status == FAIL]

@@ -6,7 +6,10 @@
 
     from deploytool import clusters
     provider = clusters.get_provider("local")
-    ref = provider.create("demo", nodes=3)      # ClusterRef(provider, name, kubeconfig, context)
+    ref = provider.create("demo", ClusterSpec(nodes=3))   # ClusterRef(provider, name, kubeconfig, context)
+    conn = provider.connect("demo")    # Connection: ref, kube, helm, info (ProviderInfo), faults
+
+Callers decide on `provider.info` (ProviderInfo) and `conn.faults`, never on the provider's name.
 """
 
 from __future__ import annotations
@@ -15,7 +18,14 @@ import importlib
 import shutil
 import subprocess
 
-from deploytool.clusters.base import DEFAULT_NAME, ClusterProvider, ClusterRef
+from deploytool.clusters.base import (
+    DEFAULT_NAME,
+    ClusterProvider,
+    ClusterRef,
+    ClusterSpec,
+    Connection,
+    ProviderInfo,
+)
 from deploytool.core.errors import BadInput
 
 # name -> "module:Class", imported on first use.
@@ -25,8 +35,8 @@ PROVIDERS = {
     "kind": "deploytool.clusters.kind:KindProvider",
 }
 
-__all__ = ["DEFAULT_NAME", "PROVIDERS", "ClusterProvider", "ClusterRef", "choose_default", "docker_works",
-           "get_provider"]
+__all__ = ["DEFAULT_NAME", "PROVIDERS", "ClusterProvider", "ClusterRef", "ClusterSpec", "Connection",
+           "ProviderInfo", "choose_default", "docker_works", "get_provider"]
 
 
 def docker_works() -> bool:
@@ -45,6 +55,7 @@ def choose_default() -> str:
 
 
 def get_provider(name: str) -> ClusterProvider:
+    """The provider called name ("auto": see choose_default); BadInput for an unknown one."""
     if name == "auto":
         name = choose_default()
     target = PROVIDERS.get(name)

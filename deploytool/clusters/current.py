@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kubernetes import client, config
 
-from deploytool.clusters.base import ClusterProvider, ClusterRef
+from deploytool.clusters.base import REAL, ClusterProvider, ClusterRef, ClusterSpec, ProviderInfo, node_kind
+from deploytool.clusters.faults import Faults, NoFaults
+from deploytool.clusters.status import ApiServerStatus, ClusterStatus, DeleteResult, NodeStatus
 from deploytool.core import output
 from deploytool.core.conditions import is_ready
 from deploytool.core.errors import BadInput, ClusterUnreachable
+
+if TYPE_CHECKING:
+    from deploytool.core.kube import Kube
 
 
 def _kubeconfig_files() -> list[Path]:
@@ -26,7 +31,10 @@ def _kubeconfig_files() -> list[Path]:
 
 
 class CurrentProvider(ClusterProvider):
-    name = "current"
+    info = ProviderInfo("current", manages_lifecycle=False, default_node_kind=REAL)
+
+    def faults(self, kube: Kube) -> Faults:
+        return NoFaults(self.name)
 
     def _contexts(self) -> tuple[list[str], str | None]:
         try:
@@ -64,8 +72,8 @@ class CurrentProvider(ClusterProvider):
             raise ClusterUnreachable(f"context {ref.context!r} is not reachable: "
                                      f"{str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}") from None
 
-    def create(self, name: str, nodes: int = 3, node_cpu: str = "16", node_memory: str = "64Gi",
-               progress: bool = True, retain: bool = False) -> ClusterRef:
+    def create(self, name: str, spec: ClusterSpec | None = None, progress: bool = True,
+               retain: bool = False) -> ClusterRef:
         """Nothing to create: check that the context exists and answers."""
         ref = self.ref(name)
         version = self._ping(ref)
@@ -73,25 +81,25 @@ class CurrentProvider(ClusterProvider):
             output.status(output.OK, f"using kubeconfig context '{ref.context}' as it is", None, f"server {version}")
         return ref
 
-    def delete(self, name: str, progress: bool = True) -> dict[str, Any]:
+    def delete(self, name: str, progress: bool = True) -> DeleteResult:
         raise BadInput("the 'current' provider does not delete clusters; it only uses your kubeconfig")
 
-    def status(self, name: str) -> dict[str, Any]:
-        info: dict[str, Any] = {"provider": "current", "name": name}
+    def status(self, name: str) -> ClusterStatus:
         try:
             ref = self.ref(name)
         except ClusterUnreachable as exc:
-            return {**info, "exists": False, "ok": False, "error": str(exc)}
-        info.update(name=ref.context, exists=True, context=ref.context,
-                    kubeconfig=os.pathsep.join(map(str, _kubeconfig_files())))
+            return ClusterStatus("current", name, False, error=str(exc))
+        info = ClusterStatus("current", ref.context or name, True, context=ref.context,
+                             kubeconfig=os.pathsep.join(map(str, _kubeconfig_files())))
         try:
-            info["api_server"] = {"reachable": True, "version": self._ping(ref)}
-            core = client.CoreV1Api(ref.api_client())
-            nodes = core.list_node(_request_timeout=10).items
-            ready = sum(1 for n in nodes if is_ready(n))
-            info["nodes"] = {"total": len(nodes), "ready": ready}
-            info["ok"] = ready > 0
+            version = self._ping(ref)
+            for node in client.CoreV1Api(ref.api_client()).list_node(_request_timeout=10).items:
+                alloc = node.status.allocatable or {}
+                info.nodes.append(NodeStatus(node.metadata.name, is_ready(node), node_kind(node.metadata.labels, REAL),
+                                             (node.metadata.labels or {}).get("topology.kubernetes.io/zone", "-"),
+                                             alloc.get("cpu"), alloc.get("memory")))
+            info.api_server = ApiServerStatus(True, version=version)
         except ClusterUnreachable as exc:
-            info["api_server"] = {"reachable": False, "error": str(exc)}
-            info["ok"] = False
+            info.api_server = ApiServerStatus(False, error=str(exc))
+        info.ok = info.api_server.reachable and info.nodes_ready > 0
         return info

@@ -12,15 +12,20 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from deploytool.clusters.base import ClusterProvider, ClusterRef, check_name, wait_for
+from deploytool.clusters.base import REAL, ClusterProvider, ClusterRef, ClusterSpec, ProviderInfo, check_name, wait_for
+from deploytool.clusters.faults import Faults
+from deploytool.clusters.status import ApiServerStatus, ClusterStatus, DeleteResult, NodeStatus
 from deploytool.core import paths
 from deploytool.core.conditions import is_ready
 from deploytool.core.errors import BadInput, CommandFailed, ToolMissing
 from deploytool.core.steps import Step, run_steps
+
+if TYPE_CHECKING:
+    from deploytool.core.kube import Kube
 
 ZONES = ("zone-a", "zone-b", "zone-c")
 NODE_PORT = 31953  # the proxy Service's NodePort on kind (values override below)
@@ -45,11 +50,30 @@ def render_config(name: str, workers: int, host_port: int = HOST_PORT) -> dict[s
     return {"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "name": name, "nodes": nodes}
 
 
-class KindProvider(ClusterProvider):
-    name = "kind"
+def _docker(*args: str) -> None:
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise CommandFailed(["docker", *args], proc.returncode, proc.stderr or proc.stdout)
 
-    def __init__(self, images: list[str] | None = None) -> None:
-        self.images = list(images or [])
+
+class KindFaults(Faults):
+    """kind nodes are Docker containers running a real kubelet: a node fails with `docker stop`."""
+
+    def node_failure_unsupported(self) -> str:
+        return ""
+
+    def fail_node(self, node: str) -> str:
+        _docker("stop", node)
+        return f"docker stop {node}: kubelet and containers stopped"
+
+    def restore_node(self, node: str) -> str:
+        _docker("start", node)
+        return f"docker start {node}"
+
+
+class KindProvider(ClusterProvider):
+    info = ProviderInfo("kind", manages_lifecycle=True, default_node_kind=REAL, loads_images=True,
+                        values_overlay=VALUES_OVERRIDES)
 
     # -- helpers -------------------------------------------------------------------------------
     def _kind(self, *args: str, stdin: str | None = None, timeout: float = 900) -> str:
@@ -84,9 +108,13 @@ class KindProvider(ClusterProvider):
     def ref(self, name: str) -> ClusterRef:
         return ClusterRef("kind", name, self.kubeconfig(name), f"kind-{name}")
 
-    def create(self, name: str, nodes: int = 3, node_cpu: str = "16", node_memory: str = "64Gi",
-               progress: bool = True, retain: bool = False) -> ClusterRef:
+    def faults(self, kube: Kube) -> Faults:
+        return KindFaults()
+
+    def create(self, name: str, spec: ClusterSpec | None = None, progress: bool = True,
+               retain: bool = False) -> ClusterRef:
         check_name(name)
+        spec = spec or ClusterSpec()
         ok, why = self.available()
         if not ok:
             raise ToolMissing(f"the kind provider cannot run here: {why}; use --provider local")
@@ -96,9 +124,9 @@ class KindProvider(ClusterProvider):
         workdir.mkdir(parents=True, exist_ok=True)
         config_path = workdir / "kind-config.yaml"
         steps: list[Step[None] | None] = [
-            Step("render kind config", lambda _: self._write_config(config_path, name, nodes)),
+            Step("render kind config", lambda _: self._write_config(config_path, name, spec.nodes)),
             Step("kind create cluster", lambda _: self._create(name, config_path)),
-            Step("load images", lambda _: self._load_images(name)) if self.images else None,
+            Step("load images", lambda _: self._load_images(name, spec.images)) if spec.images else None,
             Step("metrics-server", lambda _: self._metrics_server(name)),
         ]
         try:
@@ -118,10 +146,10 @@ class KindProvider(ClusterProvider):
                    "--kubeconfig", str(self.kubeconfig(name)), "--wait", "180s")
         return f"context kind-{name}"
 
-    def _load_images(self, name: str) -> str:
-        for image in self.images:
+    def _load_images(self, name: str, images: tuple[str, ...]) -> str:
+        for image in images:
             self._kind("load", "docker-image", image, "--name", name)
-        return f"{len(self.images)} image(s)"
+        return f"{len(images)} image(s)"
 
     def _metrics_server(self, name: str) -> str:
         from kubernetes import utils
@@ -139,44 +167,40 @@ class KindProvider(ClusterProvider):
                           or 0) >= 1, timeout=300, what="metrics-server ready")
         return "ready"
 
-    def delete(self, name: str, progress: bool = True) -> dict[str, Any]:
+    def delete(self, name: str, progress: bool = True) -> DeleteResult:
         started = time.monotonic()
         existed = shutil.which("kind") is not None and self.exists(name)
         if existed:
             self._kind("delete", "cluster", "--name", name, "--kubeconfig", str(self.kubeconfig(name)))
         shutil.rmtree(self.workdir(name), ignore_errors=True)
-        return {"name": name, "existed": existed, "deleted": existed, "seconds": round(time.monotonic() - started, 2),
-                "leftover_pids": []}
+        return DeleteResult(name, existed, existed, round(time.monotonic() - started, 2))
 
-    def status(self, name: str) -> dict[str, Any]:
-        """The same shape as the local provider's status (processes aside: Docker runs the nodes)."""
+    def status(self, name: str) -> ClusterStatus:
+        """Processes aside (Docker runs the nodes), the same facts as the local provider's status."""
         ok, why = self.available()
         exists = ok and self.exists(name)
-        info: dict[str, Any] = {"provider": "kind", "name": name, "available": ok, "reason": why,
-                                "exists": exists, "ok": False}
+        info = ClusterStatus("kind", name, exists, error=why)
         if not exists:
             return info
-        info.update(kubeconfig=str(self.kubeconfig(name)), context=f"kind-{name}",
-                    containers=self._kind("get", "nodes", "--name", name).split())
-        api: dict[str, Any] = {"reachable": False}
-        nodes: list[dict[str, Any]] = []
+        info.kubeconfig, info.context = str(self.kubeconfig(name)), f"kind-{name}"
+        info.extra["containers"] = self._kind("get", "nodes", "--name", name).split()
+        url = version = ""
         try:
             from kubernetes import client
 
             api_client = self.ref(name).api_client()
-            api["url"] = api_client.configuration.host
-            api["version"] = client.VersionApi(api_client).get_code(_request_timeout=5).git_version
-            api["reachable"] = True
+            url = api_client.configuration.host
+            version = client.VersionApi(api_client).get_code(_request_timeout=5).git_version
             for node in client.CoreV1Api(api_client).list_node(_request_timeout=10).items:
                 labels = node.metadata.labels or {}
                 alloc = node.status.allocatable or {}
-                nodes.append({"name": node.metadata.name, "zone": labels.get("topology.kubernetes.io/zone", "-"),
-                              "ready": is_ready(node),
-                              "cpu": alloc.get("cpu"), "memory": alloc.get("memory"),
-                              "taints": [f"{t.key}:{t.effect}" for t in node.spec.taints or []]})
+                info.nodes.append(NodeStatus(node.metadata.name, is_ready(node), REAL,
+                                             labels.get("topology.kubernetes.io/zone", "-"),
+                                             alloc.get("cpu"), alloc.get("memory"),
+                                             tuple(f"{t.key}:{t.effect}" for t in node.spec.taints or [])))
+            info.api_server = ApiServerStatus(True, url, version)
         except Exception as exc:  # noqa: BLE001 - status reports, it does not fail
-            api["error"] = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        info["api_server"] = api
-        info["nodes"] = {"total": len(nodes), "ready": sum(n["ready"] for n in nodes), "items": nodes}
-        info["ok"] = api["reachable"] and bool(nodes) and all(n["ready"] for n in nodes)
+            info.api_server = ApiServerStatus(False, url, version,
+                                              str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+        info.ok = info.api_server.reachable and bool(info.nodes) and all(n.ready for n in info.nodes)
         return info

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
 
@@ -17,7 +16,6 @@ class DeploytoolError(Exception):
     """Base of every error deploytool raises on purpose."""
 
     exit_code = EXIT_BAD_INPUT
-    retryable = False
 
 
 class BadInput(DeploytoolError):
@@ -33,7 +31,7 @@ class ToolMissing(BadInput):
 
 
 class ClusterUnreachable(BadInput):
-    retryable = True
+    """No cluster of that name, or it does not answer."""
 
 
 class PreflightFailed(BadInput):

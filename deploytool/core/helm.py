@@ -31,9 +31,6 @@ class Helm:
             raise CommandFailed(argv, proc.returncode, proc.stderr or proc.stdout)
         return proc.stdout
 
-    def version(self) -> str:
-        return self._run(["version", "--short"]).strip()
-
     def template(self, release: str, chart: Path, namespace: str, values: dict[str, Any]) -> str:
         with _values_file(values) as vf:
             try:

@@ -154,7 +154,8 @@ class PodPortForward:
 
     def _pipe(self, local: socket.socket, remote: Any) -> None:
         """Copy bytes both ways until either side closes (then the other is closed too)."""
-        peers = {local.fileno(): remote, remote.fileno(): local}
+        # Keyed by the socket objects, not their fileno(): a socket closed by stop() meanwhile has fileno -1.
+        peers = {local: remote, remote: local}
         sockets = [local, remote]
         while not self._closing.is_set():
             try:
@@ -169,7 +170,7 @@ class PodPortForward:
                 if not data:
                     return
                 try:
-                    peers[sock.fileno()].sendall(data)
+                    peers[sock].sendall(data)
                 except OSError:
                     return
 

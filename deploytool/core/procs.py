@@ -52,17 +52,37 @@ def _reap(pid: int) -> None:
         pass
 
 
+def _threads_running(pid: int) -> bool:
+    """True if a thread of pid is still running: a thread-group leader that exited shows as a
+    zombie while its other threads (a Go daemon's, say) may still be at work."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return False
+    for task in tasks:
+        try:
+            raw = (task / "stat").read_text()
+        except OSError:
+            continue
+        if raw[raw.rfind(")") + 2:].split()[:1] not in (["Z"], ["X"]):
+            return True
+    return False
+
+
 def pid_alive(pid: int, expected_start: int | None = None) -> bool:
-    """True if the process exists, is not a zombie, and (if given) started at expected_start."""
+    """True if the process exists, has not exited (no thread of it runs any more: a zombie waiting
+    to be reaped counts as exited), and (if given) started at expected_start."""
     if pid <= 0:
         return False
     fields = _stat_fields(pid)
     if fields is None:
         return False
-    if fields[0] in ("Z", "X"):
-        _reap(pid)
-        return False
     if expected_start is not None and len(fields) > 19 and int(fields[19]) != expected_start:
+        return False
+    if fields[0] in ("Z", "X"):
+        if _threads_running(pid):
+            return True
+        _reap(pid)
         return False
     return True
 

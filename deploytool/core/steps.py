@@ -1,7 +1,8 @@
 """A long operation as an ordered list of small named steps sharing one context.
 
 Each step prints one line (✓/✗, name, seconds, detail); a step whose `applies` says no is left
-out; the first failure stops the run and the error propagates after the line is printed.
+out; the first failure stops the run and the error propagates after the line is printed -- or,
+with keep_going (teardown: remove as much as possible), prints a ! line and the run goes on.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ class Run:
         return [r.as_dict() for r in self.results]
 
 
-def run_steps(ctx: C, steps: list[Step[C]], record: Run | None = None, quiet: bool = False) -> Run:
+def run_steps(ctx: C, steps: list[Step[C]], record: Run | None = None, quiet: bool = False,
+              keep_going: bool = False) -> Run:
     record = record or Run()
     for step in steps:
         if not step.applies(ctx):
@@ -56,9 +58,13 @@ def run_steps(ctx: C, steps: list[Step[C]], record: Run | None = None, quiet: bo
             detail = step.run(ctx) or ""
         except BaseException as exc:
             seconds = time.monotonic() - start
-            record.results.append(StepResult(step.name, False, seconds, str(exc).splitlines()[0] if str(exc) else ""))
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            record.results.append(StepResult(step.name, False, seconds, detail))
+            going_on = keep_going and isinstance(exc, Exception)
             if not quiet:
-                output.status(output.FAIL, step.name, seconds, str(exc).splitlines()[0] if str(exc) else "")
+                output.status(output.WARN if going_on else output.FAIL, step.name, seconds, detail)
+            if going_on:
+                continue
             raise
         seconds = time.monotonic() - start
         record.results.append(StepResult(step.name, True, seconds, detail))

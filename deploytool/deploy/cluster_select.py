@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from deploytool.core.errors import ClusterUnreachable
-
-DEFAULT_CLUSTER_NAME = "deploytool"
+if TYPE_CHECKING:
+    from deploytool.clusters import ClusterProvider, Connection
 
 
 @dataclass
 class ClusterChoice:
-    provider: str  # local | kind | current
+    provider: str  # the provider's name (for messages and get_provider)
     name: str  # cluster name (local/kind) or kubeconfig context (current; "" = current context)
 
     def describe(self) -> str:
@@ -20,40 +20,24 @@ class ClusterChoice:
 
 
 def choose(provider: str, context: str | None) -> ClusterChoice:
+    """--provider (auto resolved) and --context, the name defaulting as the provider says."""
     from deploytool import clusters
 
-    if provider == "auto":
-        provider = clusters.choose_default()
-    if provider == "current":
-        return ClusterChoice("current", context or "")
-    return ClusterChoice(provider, context or DEFAULT_CLUSTER_NAME)
+    chosen = clusters.get_provider(provider)
+    return ClusterChoice(chosen.name, context or chosen.info.default_cluster_name)
 
 
-def provider_of(choice: ClusterChoice) -> Any:
+def provider_of(choice: ClusterChoice) -> ClusterProvider:
     from deploytool import clusters
 
     return clusters.get_provider(choice.provider)
 
 
-def connect(choice: ClusterChoice) -> tuple[Any, Any]:
-    """The ClusterRef and a client for an existing cluster; ClusterUnreachable if there is none."""
-    from deploytool.core.kube import Kube
-
-    provider = provider_of(choice)
-    if choice.provider != "current" and not provider.exists(choice.name):
-        raise ClusterUnreachable(f"no {choice.provider} cluster named '{choice.name}' "
-                                 f"(create it with `deploytool cluster create --provider {choice.provider} "
-                                 f"--name {choice.name}` or `deploytool up`)")
-    ref = provider.ref(choice.name)
-    kube = Kube(str(ref.kubeconfig) if ref.kubeconfig else None, ref.context)
-    kube.ping()
-    return ref, kube
+def connect(choice: ClusterChoice) -> Connection:
+    """A Connection to an existing cluster; ClusterUnreachable if there is none or it does not answer."""
+    return provider_of(choice).connect(choice.name)
 
 
 def values_overlay(choice: ClusterChoice) -> dict[str, Any]:
-    """Values a provider needs on top of the env (kind: the proxy Service as a NodePort)."""
-    if choice.provider == "kind":
-        from deploytool.clusters.kind import VALUES_OVERRIDES
-
-        return VALUES_OVERRIDES
-    return {}
+    """Values the provider needs on top of the env (kind: the proxy Service as a NodePort)."""
+    return copy.deepcopy(dict(provider_of(choice).info.values_overlay))

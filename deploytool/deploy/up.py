@@ -17,6 +17,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from deploytool.clusters.base import ClusterSpec, Connection
 from deploytool.core import paths, quantity
 from deploytool.core.conditions import is_ready
 from deploytool.core.config import Target
@@ -54,6 +55,7 @@ class UpContext:
     choice: ClusterChoice
     options: UpOptions
     rendered: Rendered | None = None
+    conn: Connection | None = None
     kube: Kube | None = None
     helm: Helm | None = None
     given_creds: credentials.Credentials | None = None  # from --credentials-file or the environment
@@ -71,8 +73,9 @@ def _render(ctx: UpContext) -> str:
     ctx.rendered = manifests.render(ctx.layers, ctx.target, ctx.helm)
     # Credentials that must come from the user are checked before any cluster is created.
     ctx.given_creds = given = credentials.explicit(ctx.target.env, ctx.options.credentials_file)
+    provider = provider_of(ctx.choice)
     if given is None and credentials.must_come_from_user(ctx.target.env) and (
-            ctx.choice.provider != "current" and not provider_of(ctx.choice).exists(ctx.choice.name)):
+            provider.info.manages_lifecycle and not provider.exists(ctx.choice.name)):
         raise BadInput(credentials.missing_message(ctx.target.env))
     return f"{len(ctx.rendered.objects)} objects"
 
@@ -80,12 +83,11 @@ def _render(ctx: UpContext) -> str:
 def _cluster(ctx: UpContext) -> str:
     provider = provider_of(ctx.choice)
     detail = "exists"
-    if ctx.choice.provider != "current" and not provider.exists(ctx.choice.name):
-        provider.create(ctx.choice.name, nodes=ctx.options.nodes, node_cpu=ctx.options.node_cpu,
-                        node_memory=ctx.options.node_memory)
+    if provider.info.manages_lifecycle and not provider.exists(ctx.choice.name):
+        provider.create(ctx.choice.name, ClusterSpec(ctx.options.nodes, ctx.options.node_cpu, ctx.options.node_memory))
         detail = f"created with {ctx.options.nodes} nodes"
-    ref, ctx.kube = connect(ctx.choice)
-    ctx.helm = Helm(str(ref.kubeconfig) if ref.kubeconfig else None, ref.context)
+    ctx.conn = connect(ctx.choice)
+    ctx.kube, ctx.helm = ctx.conn.kube, ctx.conn.helm
     return f"{ctx.choice.describe()} {detail}"
 
 
@@ -275,7 +277,8 @@ def _verify(ctx: UpContext) -> str:
     from deploytool.deploy.verify_run import verify
 
     skip = ["milvus"] if ctx.smoke else []  # the smoke step just proved Milvus answers
-    ctx.verify = verify(ctx.kube, ctx.helm, ctx.layers, simulated_pods=ctx.choice.provider == "local", skip=skip)
+    assert ctx.conn
+    ctx.verify = verify(ctx.kube, ctx.helm, ctx.layers, simulated_pods=bool(ctx.conn.simulated_nodes()), skip=skip)
     failed = [r for r in ctx.verify if r.status == FAIL]
     if failed:
         raise CheckFailed("verify failed: " + "; ".join(f"{r.name}: {r.evidence[0] if r.evidence else ''}"

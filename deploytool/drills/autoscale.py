@@ -1,10 +1,11 @@
 """drill autoscale: drive a component's HPA up with CPU load, then back down to its minimum.
 
-Load: on the local cluster the component's CPU usage is simulated -- a total demand of
-usage% x request x the starting replica count, spread evenly over the ready pods (kwok reports
-it, metrics-server scrapes it, the real HPA controller decides); on kind a pymilvus load
-generator (loadgen.py) searches as fast as it can. For the drill only, the HPA's behavior gets
-short stabilization windows (restored afterwards, whatever happens).
+Load: on simulated nodes (kwok) the component's CPU usage is simulated -- a total demand of
+usage% x request x the starting replica count, spread evenly over the ready pods
+(ctx.faults.drive_cpu; kwok reports it, metrics-server scrapes it, the real HPA controller
+decides); on real nodes (kind) a pymilvus load generator (loadgen.py) searches as fast as it
+can. For the drill only, the HPA's behavior gets short stabilization windows (restored
+afterwards, whatever happens).
 
 Expected replicas follow the HPA algorithm: ceil(current x usage / target), unchanged within the
 10% tolerance, clamped to [min, max]. With required anti-affinity, replicas beyond the number of
@@ -20,11 +21,11 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from deploytool.clusters.base import SIMULATED, node_kind
 from deploytool.core import quantity
 from deploytool.core.conditions import is_ready
 from deploytool.core.errors import BadInput
 from deploytool.core.hpa import target_utilization
-from deploytool.drills import faults
 from deploytool.drills.checks import expected_hpa_replicas, first_time, series
 from deploytool.drills.model import Assertion
 from deploytool.drills.runner import Drill, DrillContext
@@ -39,7 +40,7 @@ SHORT_BEHAVIOR = {
 
 
 class _LoadKeeper(threading.Thread):
-    """Local clusters: keep each ready pod's simulated CPU at its share of the demand."""
+    """Simulated pods: keep each ready pod's simulated CPU at its share of the demand."""
 
     def __init__(self, ctx: DrillContext, component: str) -> None:
         super().__init__(name="drill-load", daemon=True)
@@ -57,7 +58,7 @@ class _LoadKeeper(threading.Thread):
         each = self.per_pod_millis if self.per_pod_millis is not None else self.total_millis / len(pods)
         wanted = {p: int(each) for p in pods if self._set.get(p) != int(each)}
         if wanted:
-            faults.set_cpu_usage(self.ctx.kube, self.ctx.target.namespace, wanted)
+            self.ctx.faults.drive_cpu(self.ctx.target.namespace, wanted)
             self._set.update(wanted)
 
     def run(self) -> None:
@@ -90,6 +91,7 @@ class AutoscaleDrill(Drill):
         self.target = 0.0
         self.capacity = 0
         self.request_millis = 0.0
+        self.simulated = False  # the component's pods are simulated: their CPU usage is set, not caused
 
     def plan(self, ctx: DrillContext) -> None:
         if self.usage <= 0 or self.low < 0:
@@ -114,6 +116,11 @@ class AutoscaleDrill(Drill):
             raise BadInput(f"{dep.metadata.name} has no CPU request: utilization is undefined")
         anti = dep.spec.template.spec.affinity.pod_anti_affinity if dep.spec.template.spec.affinity else None
         nodes = [n for n in ctx.kube.core.list_node().items if not n.spec.unschedulable and is_ready(n)]
+        found = sorted({node_kind(n.metadata.labels, ctx.conn.info.default_node_kind) for n in nodes})
+        if len(found) > 1:
+            raise BadInput(f"the autoscale drill drives either simulated or real CPU load, and {self.component} "
+                           f"pods may land on both kinds of node here ({', '.join(found)})")
+        self.simulated = found == [SIMULATED]
         self.capacity = len(nodes) if anti and anti.required_during_scheduling_ignored_during_execution else self.max
         self.expected_up = expected_hpa_replicas(self.start_replicas, self.usage, self.target, self.min, self.max)
         ctx.parameters.update(component=self.component, hpa=self.hpa, usage_percent=self.usage,
@@ -125,7 +132,7 @@ class AutoscaleDrill(Drill):
         if self.capacity < self.max:
             note += f"; at most {self.capacity} can be ready (one per node: required anti-affinity)"
         ctx.notes.append(note)
-        if ctx.provider == "local":
+        if self.simulated:
             ctx.notes.append("simulated: pod CPU usage (kwok annotation kwok.x-k8s.io/usage-cpu); metrics-server "
                              "and the HPA controller are real")
 
@@ -142,7 +149,7 @@ class AutoscaleDrill(Drill):
         ctx.phase("HPA windows shortened", "scale-up 0s, scale-down 10s (restored at the end)")
         timeout = ctx.options.timeout_s
         started = time.monotonic()
-        if ctx.provider == "local":
+        if self.simulated:
             self.keeper = _LoadKeeper(ctx, self.component)
             self.keeper.total_millis = self.usage / 100 * self.request_millis * self.start_replicas
             self.keeper.apply()
@@ -179,9 +186,8 @@ class AutoscaleDrill(Drill):
             self.keeper.stop()
         if self.loadgen is not None:
             self.loadgen.stop()
-        if ctx.provider == "local":
-            faults.clear_cpu_usage(ctx.kube, ctx.target.namespace,
-                                   f"{ctx.selector},app.kubernetes.io/component={self.component}")
+        if self.simulated:
+            ctx.faults.stop_cpu(ctx.target.namespace, f"{ctx.selector},app.kubernetes.io/component={self.component}")
         if self.patched:
             patch = ([{"op": "replace", "path": "/spec/behavior", "value": self.saved_behavior}]
                      if self.saved_behavior else [{"op": "remove", "path": "/spec/behavior"}])

@@ -50,11 +50,14 @@ class NodeFailureDrill(Drill):
         self.failed = False
         self.restored = False
         self.can_reschedule = True
+        self.simulated = False  # pods on the node are simulated: the probe's path to them is cut by hand
         self.t_fail: float | None = None
         self.t_restore: float | None = None
 
     def plan(self, ctx: DrillContext) -> None:
-        faults.check_node_failure_supported(ctx.provider)
+        unsupported = ctx.faults.node_failure_unsupported()
+        if unsupported:
+            raise BadInput(unsupported)
         nodes = _ready_nodes(ctx)
         pods = ctx.kube.core.list_namespaced_pod(ctx.target.namespace, label_selector=ctx.selector).items
         per_node: dict[str, list[str]] = {}
@@ -92,7 +95,8 @@ class NodeFailureDrill(Drill):
             note += (f"; {', '.join(sorted(tight))} cannot all fit on {left} node(s) with required anti-affinity: "
                      "a replacement stays Pending until the node returns")
         ctx.notes.append(note)
-        if ctx.provider == "local":
+        self.simulated = ctx.conn.pods_simulated_on(self.node)
+        if self.simulated:
             ctx.notes.append("simulated: the node is a kwok Node (no kubelet, no containers). kwok stops its "
                              "heartbeat; kwok's port-forward would keep answering for its pods, so the drill cuts "
                              "the probe's forward to them (what the network would do); kwok still completes the "
@@ -101,9 +105,9 @@ class NodeFailureDrill(Drill):
 
     def run(self, ctx: DrillContext) -> None:
         node = self.node
-        self.t_fail = ctx.phase("node failed", f"{node}: {faults.set_node_failed(ctx.kube, ctx.provider, node, True)}")
+        self.t_fail = ctx.phase("node failed", f"{node}: {ctx.faults.fail_node(node)}")
         self.failed = True
-        if ctx.provider == "local" and ctx.probe is not None:
+        if self.simulated and ctx.probe is not None:
             ctx.probe.sever_node(node)
         started = time.monotonic()
         detected = ctx.wait(lambda: not faults.node_ready(ctx.kube, node), DETECTION_TIMEOUT)
@@ -132,7 +136,7 @@ class NodeFailureDrill(Drill):
         if not self.failed or self.restored:
             return
         node = self.node
-        detail = faults.set_node_failed(ctx.kube, ctx.provider, node, False)
+        detail = ctx.faults.restore_node(node)
         if ctx.probe is not None:
             ctx.probe.restore_node(node)
         self.restored = True

@@ -20,6 +20,8 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
+from deploytool.clusters.base import Connection
+from deploytool.clusters.faults import Faults
 from deploytool.core import output
 from deploytool.core.config import Target
 from deploytool.core.errors import BadInput
@@ -52,10 +54,7 @@ class DrillOptions:
 class DrillContext:
     options: DrillOptions
     target: Target
-    kube: Kube
-    helm: Helm
-    provider: str
-    cluster: str
+    conn: Connection
     values: dict[str, Any]
     revision: int
     clock: Clock = field(default_factory=Clock)
@@ -65,6 +64,23 @@ class DrillContext:
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     parameters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kube(self) -> Kube:
+        return self.conn.kube
+
+    @property
+    def helm(self) -> Helm:
+        return self.conn.helm
+
+    @property
+    def faults(self) -> Faults:
+        """What the drill may break on this cluster (fail a node, drive CPU, make a tag unpullable)."""
+        return self.conn.faults
+
+    @property
+    def cluster(self) -> str:
+        return self.conn.describe()
 
     @property
     def endpoint(self) -> str:
@@ -125,24 +141,22 @@ def connect(options: DrillOptions) -> DrillContext:
     """Environment, cluster and release, or BadInput (exit 2) with a line saying what to do."""
     env_file(options.env)  # unknown env -> UnknownEnvironment before any cluster is touched
     target = Target(options.env)
-    ref, kube = cluster_select.connect(options.choice)
-    helm = Helm(str(ref.kubeconfig) if ref.kubeconfig else None, ref.context)
-    history = helm.history(target.release, target.namespace)
+    conn = cluster_select.connect(options.choice)
+    history = conn.helm.history(target.release, target.namespace)
     deployed = [h for h in history if h.get("status") == "deployed"]
     if not deployed:
         state = f" (last revision is {history[-1].get('status')})" if history else ""
         raise BadInput(f"release {target.release} is not installed in {target.namespace}{state}; "
                        f"run deploytool up --env {options.env}")
-    values = helm.get_values(target.release, target.namespace)
-    return DrillContext(options, target, kube, helm, options.choice.provider, options.choice.describe(), values,
-                        int(deployed[-1]["revision"]))
+    values = conn.helm.get_values(target.release, target.namespace)
+    return DrillContext(options, target, conn, values, int(deployed[-1]["revision"]))
 
 
 def execute(drill: Drill, ctx: DrillContext) -> tuple[DrillResult, Path]:
     opts = ctx.options
     max_errors = drill.default_max_errors if opts.max_errors is None else opts.max_errors
     ctx.parameters.update(probe_rate=opts.probe_rate, max_errors=max_errors, timeout_s=opts.timeout_s,
-                          provider=ctx.provider, release=ctx.target.release, start_revision=ctx.revision)
+                          provider=ctx.conn.info.name, release=ctx.target.release, start_revision=ctx.revision)
     started_utc = datetime.now(UTC)
     drill.plan(ctx)
     output.info(f"drill {drill.name} on {ctx.target.namespace} ({ctx.cluster}), release revision {ctx.revision}")

@@ -127,7 +127,7 @@ class UpgradeDrill(Drill):
         live = {w.component for w in ctx.workloads()}
         order = [name for _, name in CLUSTER_COMPONENTS] if "standalone" not in live else ["standalone"]
         self.components = [c for c in order if c in live]
-        self.simulate_broken = ctx.provider == "local" and self.to.endswith(faults.BROKEN_SUFFIX)
+        self.simulate_broken = ctx.faults.simulates_image_pulls and self.to.endswith(faults.BROKEN_SUFFIX)
         ctx.parameters.update(to=self.to, from_tag=self.from_tag, order=self.mode, components=self.components)
         how = ("one `helm upgrade` per component in order; values pin the components not yet due to their tag"
                if self.mode == "dependency" else "one `helm upgrade` of all components at once")
@@ -145,7 +145,7 @@ class UpgradeDrill(Drill):
     def run(self, ctx: DrillContext) -> None:
         timeout = ctx.options.timeout_s
         if self.simulate_broken:
-            ctx.phase("fault installed", faults.install_broken_image_policy(ctx.kube, ctx.target.namespace))
+            ctx.phase("fault installed", ctx.faults.make_unpullable(ctx.target.namespace, faults.BROKEN_SUFFIX))
             self.policy_installed = True
         steps = plan_steps(self.components, ctx.values, self.to, self.mode)
         ctx.parameters["steps"] = [label for label, _ in steps]
@@ -180,7 +180,7 @@ class UpgradeDrill(Drill):
 
     def restore(self, ctx: DrillContext) -> None:
         if self.policy_installed:
-            faults.remove_broken_image_policy(ctx.kube)
+            ctx.faults.restore_pullable()
             ctx.phase("fault removed")
         history = ctx.helm.history(ctx.target.release, ctx.target.namespace)
         made = [h for h in history if int(h["revision"]) > ctx.revision]

@@ -21,7 +21,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from deploytool.clusters.base import ClusterRef
+from deploytool.clusters.base import ClusterRef, ClusterSpec
 from deploytool.clusters.local import LocalProvider
 
 
@@ -81,7 +81,7 @@ def local_cluster() -> Iterator[Cluster]:
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        ref = provider.create(name, nodes=3, node_cpu="16", node_memory="64Gi", progress=True)
+        ref = provider.create(name, ClusterSpec(nodes=3, node_cpu="16", node_memory="64Gi"), progress=True)
         yield Cluster(provider, ref, ref.api_client())
     finally:
         cleanup()

@@ -21,8 +21,9 @@ from typer.testing import CliRunner
 
 from deploytool.cli.main import app
 from deploytool.clusters.local import nodes as local_nodes
+from deploytool.clusters.local.faults import POLICY
+from deploytool.clusters.local.milvus import USAGE_CPU_ANNOTATION
 from deploytool.core.helm import Helm
-from deploytool.drills.faults import POLICY, USAGE_CPU_ANNOTATION
 from deploytool.render.versions import DEFAULT_TAG
 
 pytestmark = pytest.mark.cluster
@@ -46,7 +47,7 @@ def prod4(local_cluster: Any) -> Iterator[Any]:
     before = {n.metadata.name for n in core.list_node().items}
     added = [n for n in local_nodes.create_nodes(core, 4, "16", "64Gi") if n not in before]
     deadline = time.monotonic() + 90
-    while not all(r["ready"] for r in local_nodes.summary(core) if r["name"].startswith("kwok-node-")):
+    while not all(n.ready for n in local_nodes.summary(core) if n.name.startswith("kwok-node-")):
         assert time.monotonic() < deadline, "node 4 never became Ready"
         time.sleep(1)
     where = ("--provider", "local", "--context", local_cluster.name)

@@ -21,10 +21,12 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from deploytool.clusters.local import kwok
 from deploytool.clusters.local import milvus as local_milvus
 from deploytool.clusters.local import nodes as local_nodes
 from deploytool.clusters.local.layout import Layout
 from deploytool.core import procs
+from deploytool.core.conditions import is_ready, pod_ready
 from deploytool.core.portforward import PodPortForward
 
 pytestmark = pytest.mark.cluster
@@ -67,11 +69,6 @@ def pods_by_phase(core: client.CoreV1Api, namespace: str, selector: str) -> dict
     return phases
 
 
-def is_ready(pod: Any) -> bool:
-    return pod.status.phase == "Running" and any(
-        c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))
-
-
 def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run deploytool with captured output: a daemon holding our pipes would make this time out."""
     return subprocess.run([*DEPLOYTOOL, *args], capture_output=True, text=True, timeout=timeout,
@@ -110,10 +107,11 @@ def test_nodes_ready_with_zones(local_cluster: Cluster) -> None:
     zones = set()
     for node in nodes:
         labels, annotations = node.metadata.labels, node.metadata.annotations
-        assert local_nodes.ready(node), node.metadata.name
+        assert is_ready(node), node.metadata.name
         assert labels["kubernetes.io/hostname"] == node.metadata.name
         assert labels["kubernetes.io/os"] == "linux"
         assert labels["type"] == "kwok"
+        assert labels["deploytool.io/node-kind"] == "simulated"
         assert annotations["kwok.x-k8s.io/node"] == "fake"
         assert not node.spec.taints
         assert node.status.allocatable["cpu"] == "16"
@@ -162,7 +160,7 @@ def test_statefulset_claims_bind_and_pods_run(local_cluster: Cluster, namespace:
     assert claims["data-db-0"].spec.storage_class_name == "standard"
     assert claims["data-db-0"].status.capacity["storage"] == "100Gi"
     assert claims["extra"].status.capacity["storage"] == "5Gi"
-    wait_until(lambda: sum(is_ready(p) for p in core.list_namespaced_pod(namespace).items) == 3, 90,
+    wait_until(lambda: sum(pod_ready(p) for p in core.list_namespaced_pod(namespace).items) == 3, 90,
                what="3 ready StatefulSet pods")
 
 
@@ -240,7 +238,7 @@ def test_pymilvus_through_pod_port_forward(local_cluster: Cluster, namespace: st
     local_cluster.apps.create_namespaced_deployment(namespace, deployment("milvus-proxy", 1, labels))
     selector = ",".join(f"{k}={v}" for k, v in labels.items())
     pod = wait_until(lambda: next((p for p in local_cluster.core.list_namespaced_pod(
-        namespace, label_selector=selector).items if is_ready(p)), None), 90, what="a ready proxy pod")
+        namespace, label_selector=selector).items if pod_ready(p)), None), 90, what="a ready proxy pod")
     name = f"t_{uuid.uuid4().hex[:8]}"
     rng = random.Random(7)
     vectors = [[rng.random() for _ in range(8)] for _ in range(1000)]
@@ -279,13 +277,18 @@ def test_node_failure_and_recovery(local_cluster: Cluster) -> None:
     node = "kwok-node-3"
 
     def node_ready() -> bool:
-        return local_nodes.ready(core.read_node(node))
+        return is_ready(core.read_node(node))
 
     local_nodes.set_node_failed(coordination, node, True)
     try:
         wait_until(lambda: not node_ready(), 120, 2, f"{node} NotReady")
-        taints = {(t.key, t.effect) for t in core.read_node(node).spec.taints or []}
-        assert ("node.kubernetes.io/unreachable", "NoExecute") in taints
+
+        def taints() -> set[tuple[str, str]]:
+            return {(t.key, t.effect) for t in core.read_node(node).spec.taints or []}
+
+        # the node lifecycle controller adds NoSchedule with NotReady, NoExecute on a later (rate-limited) pass
+        wait_until(lambda: ("node.kubernetes.io/unreachable", "NoExecute") in taints(), 30, 1,
+                   f"{node} tainted unreachable:NoExecute")
     finally:
         local_nodes.set_node_failed(coordination, node, False)
     wait_until(node_ready, 60, 1, f"{node} Ready again")
@@ -321,16 +324,26 @@ def test_cli_create_then_delete_leaves_nothing(local_cluster: Cluster) -> None:
         assert status["ok"] and status["nodes"]["total"] == 1
         # it lives beside the session's cluster, on other ports
         session = local_cluster.provider.status(local_cluster.name)
-        assert session["ok"] and status["ports"]["kube-apiserver"] != session["ports"]["kube-apiserver"]
+        assert session.ok and status["ports"]["kube-apiserver"] != session.ports["kube-apiserver"]
         pids = [p["pid"] for p in status["processes"].values() if p["pid"]]
         assert len(pids) == 8
         deleted = run_cli("cluster", "delete", "--name", name, "--output", "json", timeout=180)
         assert deleted.returncode == 0, deleted.stderr
         result = json.loads(deleted.stdout)
         assert result["deleted"] and not result["leftover_pids"]
+        # delete returned: every process has exited (no thread of it runs), none runs from the folder
         assert not [pid for pid in pids if procs.pid_alive(pid)]
+        assert not kwok.leftover_processes(layout.root)
         assert not layout.root.exists()
         again = run_cli("cluster", "delete", "--name", name, timeout=60)
         assert again.returncode == 0 and "nothing to delete" in again.stderr
+        # a create of the same name right after the delete starts from a clean slate and works
+        recreated = run_cli("cluster", "create", "--name", name, "--nodes", "1", "--node-cpu", "4",
+                            "--node-memory", "8Gi", timeout=300)
+        assert recreated.returncode == 0, recreated.stderr
+        assert "reusing" not in recreated.stderr and "leftovers" not in recreated.stderr
+        status = json.loads(run_cli("cluster", "status", "--name", name, "--output", "json", timeout=60).stdout)
+        assert status["ok"], status
+        assert not {p["pid"] for p in status["processes"].values()} & set(pids)  # all new processes
     finally:
         local_cluster.provider.delete(name, progress=False)

@@ -7,7 +7,8 @@ import copy
 from typer.testing import CliRunner
 
 from deploytool.cli.main import app
-from deploytool.drills.faults import BROKEN_SUFFIX, broken_image_policy
+from deploytool.clusters.local.faults import unpullable_policy
+from deploytool.drills.faults import BROKEN_SUFFIX
 from deploytool.drills.recorder import image_tag
 from deploytool.drills.upgrade import component_tag, plan_steps
 from deploytool.render import manifests
@@ -69,7 +70,7 @@ def test_image_tag_parsing() -> None:
 
 
 def test_broken_image_policy_is_scoped_to_the_namespace() -> None:
-    policy, binding = broken_image_policy("milvus-prod")
+    policy, binding = unpullable_policy("milvus-prod", BROKEN_SUFFIX)
     assert BROKEN_SUFFIX in policy["spec"]["validations"][0]["expression"]
     assert policy["spec"]["matchConstraints"]["resourceRules"][0]["operations"] == ["CREATE"]
     assert binding["spec"]["matchResources"]["namespaceSelector"]["matchLabels"] == {

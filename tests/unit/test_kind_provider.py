@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from deploytool.clusters import kind as kind_mod
+from deploytool.clusters.base import ClusterSpec
 from deploytool.clusters.kind import KindProvider, render_config
 from deploytool.core.errors import ToolMissing
 
@@ -42,8 +43,8 @@ def test_config_has_zones_and_the_node_port_mapping() -> None:
 
 
 def test_create_is_idempotent_and_delete_cleans_up(standin: Path) -> None:
-    provider = KindProvider(images=["milvusdb/milvus:v2.6.24"])
-    ref = provider.create("demo", nodes=3)
+    provider = KindProvider()
+    ref = provider.create("demo", ClusterSpec(nodes=3, images=("milvusdb/milvus:v2.6.24",)))
     assert (ref.provider, ref.context) == ("kind", "kind-demo")
     create = [c for c in calls(standin) if c[:2] == ["create", "cluster"]]
     assert len(create) == 1
@@ -53,9 +54,9 @@ def test_create_is_idempotent_and_delete_cleans_up(standin: Path) -> None:
     assert len(seen["nodes"]) == 4
     assert ["load", "docker-image", "milvusdb/milvus:v2.6.24", "--name", "demo"] in calls(standin)
 
-    provider.create("demo", nodes=3)  # second create: reused, not recreated
+    provider.create("demo", ClusterSpec(nodes=3))  # second create: reused, not recreated
     assert len([c for c in calls(standin) if c[:2] == ["create", "cluster"]]) == 1
-    assert provider.status("demo")["exists"] is True
+    assert provider.status("demo").exists is True
 
     provider.delete("demo")
     assert ["delete", "cluster", "--name", "demo", "--kubeconfig", str(provider.kubeconfig("demo"))] in calls(standin)

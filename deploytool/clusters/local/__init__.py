@@ -1,8 +1,10 @@
 """The `local` provider: a real control plane built from Go modules, kwok nodes, milvus-lite as the engine.
 
-Modules: provider.py (LocalProvider: create/status/delete), kwok.py (kwokctl config and processes),
+Modules: provider.py (LocalProvider: create/status/delete), create.py (the create actions over a
+complete context), teardown.py (the delete actions), kwok.py (kwokctl config and processes),
 nodes.py (kwok nodes), storage.py (hostPath provisioner), agent.py (the cluster agent process),
-milvus.py (milvus-lite behind kwok port-forwards), layout.py (where a cluster keeps its files).
+milvus.py (milvus-lite behind kwok port-forwards), faults.py (what drills break here),
+layout.py (where a cluster keeps its files).
 """
 
 from deploytool.clusters.local.provider import LocalProvider

@@ -23,7 +23,7 @@ from typing import Any
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
-from deploytool.clusters.local import storage as local_storage
+from deploytool.clusters.local import storage
 
 log = logging.getLogger("deploytool.agent")
 
@@ -85,12 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
 
     def on_claim(pvc: Any) -> None:
-        if local_storage.wants_volume(pvc):
-            local_storage.provision(pvc_core, pvc, args.volumes_dir)
+        if storage.wants_volume(pvc):
+            storage.provision(pvc_core, pvc, args.volumes_dir)
 
     def on_volume(pv: Any) -> None:
-        if local_storage.should_delete(pv):
-            local_storage.reclaim(pv_core, pv)
+        if storage.should_delete(pv):
+            storage.reclaim(pv_core, pv)
 
     threads = [
         threading.Thread(target=_watch_loop, name="claims", daemon=True,
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     for thread in threads:
         thread.start()
-    log.info("agent up: provisioner %s, health port %s", local_storage.PROVISIONER, args.health_port or "-")
+    log.info("agent up: provisioner %s, health port %s", storage.PROVISIONER, args.health_port or "-")
     while not stop.is_set():
         time.sleep(0.5)
     if server is not None:

@@ -27,10 +27,16 @@ from deploytool.clusters.local.layout import Layout, write_atomic
 from deploytool.core import procs, toolchain
 from deploytool.core.errors import CommandFailed
 
-KUBE_VERSION = "v1.34.4"
-KWOK_VERSION = "v0.8.0"
-ETCD_VERSION = "3.6.16"
-METRICS_SERVER_VERSION = "v0.8.0"
+
+def versions() -> dict[str, str]:
+    """The pinned versions kwokctl is told (tools/<group>/go.mod), under kwokctl's option names."""
+    return {
+        "kubeVersion": toolchain.load_group("k8s").version,
+        "kwokVersion": toolchain.load_group("kwok").version,
+        "etcdVersion": toolchain.load_group("etcd").version.lstrip("v"),  # kwokctl names etcd versions without the v
+        "metricsServerVersion": toolchain.load_group("metrics-server").version,
+    }
+
 
 # The kwok CRDs we enable: port-forward rules and simulated resource usage are then API objects
 # that drills (and we) create, change and delete while the cluster runs.
@@ -49,10 +55,6 @@ BINARIES = {  # kwokctl option -> our binary
     "kwokControllerBinary": "kwok",
     "metricsServerBinary": "metrics-server",
 }
-
-# Components kwokctl starts (pid files <kwok cluster dir>/pids/<name>.pid).
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok-controller",
-              "metrics-server")
 
 _METRICS_SERVER_MANIFEST = """\
 # The objects that make metrics.k8s.io an aggregated API served by the metrics-server process
@@ -92,14 +94,10 @@ spec:
 """
 
 
-def find_binary(binary: str) -> Path:
-    return toolchain.find(binary)
-
-
 def binaries() -> dict[str, Path]:
     """Path of every binary kwokctl needs (ToolMissing if one is not built)."""
-    found = {option: find_binary(binary) for option, binary in BINARIES.items()}
-    found["kwokctl"] = find_binary("kwokctl")
+    found = {option: toolchain.find(binary) for option, binary in BINARIES.items()}
+    found["kwokctl"] = toolchain.find("kwokctl")
     return found
 
 
@@ -115,10 +113,7 @@ def write_metrics_manifest(layout: Layout) -> Path:
 def config_document(layout: Layout, bins: dict[str, Path]) -> dict[str, Any]:
     options: dict[str, Any] = {
         "runtime": "binary",
-        "kubeVersion": KUBE_VERSION,
-        "kwokVersion": KWOK_VERSION,
-        "etcdVersion": ETCD_VERSION,
-        "metricsServerVersion": METRICS_SERVER_VERSION,
+        **versions(),
         "bindAddress": "127.0.0.1",
         "securePort": True,
         "quietPull": True,
@@ -252,7 +247,7 @@ def delete_cluster(layout: Layout) -> str:
     if not layout.kwok_cluster_dir.exists():
         return ""
     try:
-        kwokctl = find_binary("kwokctl")
+        kwokctl = toolchain.find("kwokctl")
     except Exception:  # noqa: BLE001 - without kwokctl, the caller kills the pids itself
         return ""
     scratch = layout.root / "kwokctl-scratch-kubeconfig.yaml"
@@ -274,15 +269,15 @@ def saved_options(layout: Layout) -> dict[str, Any]:
     return {}
 
 
-def component_pids(layout: Layout) -> dict[str, int]:
-    """pid of each component kwokctl started, from its pid files."""
-    found: dict[str, int] = {}
+def component_procs(layout: Layout) -> dict[str, procs.ProcInfo]:
+    """Each component kwokctl started (pid and start time), from its pid files."""
+    found: dict[str, procs.ProcInfo] = {}
     if not layout.kwok_pids_dir.is_dir():
         return found
     for pid_file in sorted(layout.kwok_pids_dir.glob("*.pid")):
         info = procs.read_pid_file(pid_file)
         if info:
-            found[pid_file.stem] = info.pid
+            found[pid_file.stem] = info
     return found
 
 

@@ -26,7 +26,7 @@ from kubernetes.client.exceptions import ApiException
 from deploytool.core import procs
 
 KWOK_GROUP = "kwok.x-k8s.io"
-KWOK_VERSION = "v1alpha1"
+KWOK_API_VERSION = "v1alpha1"
 MILVUS_PORT = 19530
 HEALTH_PORT = 9091
 PORT_FORWARD_RULE = "milvus-engine"
@@ -35,7 +35,6 @@ USAGE_CPU_ANNOTATION = "kwok.x-k8s.io/usage-cpu"
 USAGE_MEMORY_ANNOTATION = "kwok.x-k8s.io/usage-memory"
 DEFAULT_CPU = "5m"
 DEFAULT_MEMORY = "64Mi"
-MILVUS_COMPONENT_SELECTOR = "app.kubernetes.io/name=milvus,app.kubernetes.io/component in (proxy,standalone)"
 
 
 def free_port() -> int:
@@ -68,7 +67,7 @@ def port_forward_rule(milvus_port: int, health_port: int | None) -> dict[str, An
     if health_port:
         forwards.append({"ports": [HEALTH_PORT], "target": {"address": "127.0.0.1", "port": health_port}})
     return {
-        "apiVersion": f"{KWOK_GROUP}/{KWOK_VERSION}",
+        "apiVersion": f"{KWOK_GROUP}/{KWOK_API_VERSION}",
         "kind": "ClusterPortForward",
         "metadata": {"name": PORT_FORWARD_RULE},
         "spec": {"forwards": forwards},
@@ -81,7 +80,7 @@ def usage_rule(cpu: str = DEFAULT_CPU, memory: str = DEFAULT_MEMORY) -> dict[str
                 f'? Quantity(pod.metadata.annotations["{annotation}"]) : Quantity("{default}")')
 
     return {
-        "apiVersion": f"{KWOK_GROUP}/{KWOK_VERSION}",
+        "apiVersion": f"{KWOK_GROUP}/{KWOK_API_VERSION}",
         "kind": "ClusterResourceUsage",
         "metadata": {"name": USAGE_RULE},
         "spec": {"usages": [{"usage": {
@@ -134,11 +133,11 @@ def apply_cluster_object(custom: client.CustomObjectsApi, plural: str, body: dic
     """Create a cluster-scoped kwok object, or replace its spec if it exists."""
     name = body["metadata"]["name"]
     try:
-        custom.create_cluster_custom_object(KWOK_GROUP, KWOK_VERSION, plural, body)
+        custom.create_cluster_custom_object(KWOK_GROUP, KWOK_API_VERSION, plural, body)
     except ApiException as exc:
         if exc.status != 409:
             raise
-        custom.patch_cluster_custom_object(KWOK_GROUP, KWOK_VERSION, plural, name, {"spec": body["spec"]})
+        custom.patch_cluster_custom_object(KWOK_GROUP, KWOK_API_VERSION, plural, name, {"spec": body["spec"]})
 
 
 def crds_established(extensions: client.ApiextensionsV1Api, plurals: list[str]) -> bool:

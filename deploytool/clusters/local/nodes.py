@@ -1,7 +1,8 @@
 """The simulated nodes of a local cluster: Node objects that kwok keeps Ready.
 
 Each node is created through the API like a kubelet would register it, with realistic capacity,
-the well-known labels (hostname, os, arch, zone round-robin over zone-a/b/c) and no taint. kwok
+the well-known labels (hostname, os, arch, zone round-robin over zone-a/b/c), the label
+deploytool.io/node-kind=simulated (its pods do not really run) and no taint. kwok
 (the controller) manages every node annotated kwok.x-k8s.io/node=fake: it fills in conditions,
 renews the node Lease, and plays the kubelet for the pods bound to it.
 
@@ -23,7 +24,9 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from deploytool.clusters.base import NODE_KIND_LABEL, SIMULATED, node_kind
 from deploytool.clusters.local.kwok import NODE_MANAGED_ANNOTATION, NODE_MANAGED_VALUE
+from deploytool.clusters.status import NodeStatus
 from deploytool.core.conditions import is_ready
 
 ZONES = ("zone-a", "zone-b", "zone-c")
@@ -55,6 +58,7 @@ def node_manifest(index: int, cpu: str, memory: str, pods: int = 110) -> dict[st
                 "topology.kubernetes.io/region": "local",
                 "node.kubernetes.io/instance-type": f"kwok-{cpu}c-{memory}",
                 "type": "kwok",
+                NODE_KIND_LABEL: SIMULATED,
             },
             "annotations": {
                 NODE_MANAGED_ANNOTATION: NODE_MANAGED_VALUE,
@@ -92,22 +96,15 @@ def create_nodes(core: client.CoreV1Api, count: int, cpu: str, memory: str) -> l
     return names
 
 
-def ready(node: Any) -> bool:
-    return is_ready(node)
-
-
-def summary(core: client.CoreV1Api) -> list[dict[str, Any]]:
+def summary(core: client.CoreV1Api) -> list[NodeStatus]:
+    """Every node of the cluster (kwok's and, where there are any, real ones)."""
     rows = []
     for node in core.list_node(_request_timeout=10).items:
         labels = node.metadata.labels or {}
-        rows.append({
-            "name": node.metadata.name,
-            "ready": ready(node),
-            "zone": labels.get(ZONE_LABEL, ""),
-            "cpu": (node.status.allocatable or {}).get("cpu"),
-            "memory": (node.status.allocatable or {}).get("memory"),
-            "taints": [f"{t.key}:{t.effect}" for t in (node.spec.taints or [])],
-        })
+        alloc = node.status.allocatable or {}
+        rows.append(NodeStatus(node.metadata.name, is_ready(node), node_kind(labels, SIMULATED),
+                               labels.get(ZONE_LABEL, ""), alloc.get("cpu"), alloc.get("memory"),
+                               tuple(f"{t.key}:{t.effect}" for t in (node.spec.taints or []))))
     return rows
 
 
@@ -124,14 +121,3 @@ def set_node_failed(coordination: client.CoordinationV1Api, name: str, failed: b
     except ApiException as exc:
         if exc.status != 404:
             raise
-
-
-def node_failed(coordination: client.CoordinationV1Api, name: str) -> bool:
-    """True if set_node_failed(name) is in force."""
-    try:
-        lease = coordination.read_namespaced_lease(name, LEASE_NAMESPACE)
-    except ApiException as exc:
-        if exc.status == 404:
-            return False
-        raise
-    return lease.spec.holder_identity == FAILURE_HOLDER

@@ -4,7 +4,7 @@ There is no kubelet and no CSI driver, so volumes are bookkeeping only. The Stor
 `standard` (the default class) names our provisioner and binds Immediately, like network
 storage (no node affinity, so a pod can move to another node with its volume). The real
 kube-controller-manager's PV controller marks each such PVC "waiting for an external
-provisioner"; the agent (local_agent.py, a daemon started with the cluster) then creates a
+provisioner"; the agent (agent.py, a daemon started with the cluster) then creates a
 PersistentVolume of the requested size pre-bound to that claim, and the PV controller binds
 the pair: any size, any count, StatefulSet volumeClaimTemplates included. When a claim is
 deleted its PV is Released and the agent deletes it (reclaimPolicy Delete).
