@@ -71,11 +71,16 @@ def main() -> int:
         rows.append(("verify --env prod", f"{timed([*DT, 'verify', '--env', 'prod', *where], env):.1f}s"))
     finally:
         rows.append(("cluster delete", f"{timed([*DT, 'cluster', 'delete', '--name', name]):.1f}s"))
+    print_rows(rows)
+    return 0
+
+
+def print_rows(rows: list[tuple[str, str]]) -> None:
+    """The figures as an aligned table, with the date and the machine's cores."""
     width = max(len(r[0]) for r in rows)
     print(f"measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores")
     for label, value in rows:
         print(f"  {label:<{width}}  {value}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from deploytool import clusters
-from deploytool.cli.common import Format, OutputOpt, Provider, Verbose, handle_errors
+from deploytool.cli.common import Format, OutputOpt, Provider, Verbose, default_nodes, handle_errors
 from deploytool.clusters.base import DEFAULT_NAME, ClusterSpec
 from deploytool.core import output
 from deploytool.core.errors import BadInput
@@ -38,7 +38,11 @@ def _provider_and_name(provider: Provider, name: str | None) -> tuple[ClusterPro
 def create(
     provider: ClusterProviderOpt = Provider.auto,
     name: NameOpt = None,
-    nodes: Annotated[int, typer.Option("--nodes", min=1, max=100, help="Simulated nodes.")] = 3,
+    nodes: Annotated[int | None, typer.Option(
+        "--nodes", min=0, max=100, help="Simulated (kwok) nodes [default: 3, or 0 with --real-nodes].")] = None,
+    real_nodes: Annotated[int, typer.Option(
+        "--real-nodes", min=0, max=50,
+        help="local only: real nodes (kubelet + containerd + runc each; pods run as real containers).")] = 0,
     node_cpu: Annotated[str, typer.Option("--node-cpu", help="CPU of each node (a quantity: 16, 8500m).")] = "16",
     node_memory: Annotated[str, typer.Option("--node-memory", help="Memory of each node (a quantity).")] = "64Gi",
     retain: Annotated[bool, typer.Option("--retain", help="Keep a partly created cluster when a step fails.")] = False,
@@ -53,7 +57,9 @@ def create(
     metrics-server (kwokctl, binary runtime, our pinned builds), simulated nodes (kwok) spread
     over zone-a/b/c, a default StorageClass whose claims bind, and milvus-lite reachable by
     port-forward to port 19530 of any Milvus proxy pod. Nothing is downloaded; ~/.kube/config
-    is not touched: use the kubeconfig it prints.
+    is not touched: use the kubeconfig it prints. --real-nodes N adds N real nodes (kubelet +
+    containerd + runc each, labelled deploytool.io/node-kind=real; one such cluster per machine):
+    their pods run as real containers from images built here (localhost/deploytool/...).
 
     Examples:
 
@@ -63,15 +69,21 @@ def create(
 
       deploytool cluster create --name big --nodes 6 --output json
 
+      deploytool cluster create --name real --real-nodes 3
+
+      deploytool cluster create --name mixed --real-nodes 1 --nodes 2
+
       deploytool cluster create --provider kind --load-image milvusdb/milvus:v2.6.24
     """
     chosen, name = _provider_and_name(provider, name)
+    if real_nodes and not chosen.info.runs_real_nodes:
+        raise BadInput(f"--real-nodes applies to --provider local only (this is {chosen.name})")
     if load_image and not chosen.info.loads_images:
         raise BadInput(f"--load-image applies to --provider kind only (this is {chosen.name})")
     start = time.monotonic()
     existed = chosen.exists(name) if chosen.info.manages_lifecycle else True
-    ref = chosen.create(name, ClusterSpec(nodes, node_cpu, node_memory, tuple(load_image or ())), progress=True,
-                        retain=retain)
+    spec = ClusterSpec(default_nodes(nodes, real_nodes), node_cpu, node_memory, tuple(load_image or ()), real_nodes)
+    ref = chosen.create(name, spec, progress=True, retain=retain)
     seconds = time.monotonic() - start
     if fmt == Format.json:
         output.emit_json({"ok": True, "created": not existed, "seconds": round(seconds, 1), **ref.as_dict()})

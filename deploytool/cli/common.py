@@ -88,3 +88,10 @@ def handle_errors(fn: F) -> F:
             raise typer.Exit(EXIT_CHECK_FAILED) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def default_nodes(nodes: int | None, real_nodes: int) -> int:
+    """--nodes as given; unset: 3 simulated nodes, or none beside --real-nodes."""
+    if nodes is not None:
+        return nodes
+    return 0 if real_nodes else 3

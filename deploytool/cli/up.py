@@ -17,12 +17,13 @@ from deploytool.cli.common import (
     SetOpt,
     ValuesFiles,
     Verbose,
+    default_nodes,
     handle_errors,
     problems_json,
 )
 from deploytool.core import output
 from deploytool.core.config import Target
-from deploytool.core.errors import DeploytoolError
+from deploytool.core.errors import BadInput, DeploytoolError
 from deploytool.core.steps import Run
 from deploytool.render.values import Layers
 
@@ -35,7 +36,11 @@ def up(
     values: ValuesFiles = None,
     set_: SetOpt = None,
     credentials_file: Annotated[Path | None, typer.Option("--credentials-file", help="YAML or KEY=VALUE file with access-key and secret-key for object storage.")] = None,  # noqa: E501
-    nodes: Annotated[int, typer.Option("--nodes", min=1, help="Nodes, if the cluster has to be created.")] = 3,
+    nodes: Annotated[int | None, typer.Option(
+        "--nodes", min=0,
+        help="Simulated nodes, if the cluster has to be created [default: 3, 0 with --real-nodes].")] = None,
+    real_nodes: Annotated[int, typer.Option(
+        "--real-nodes", min=0, max=50, help="local only: real nodes (kubelet + containerd), if created.")] = 0,
     node_cpu: Annotated[str, typer.Option("--node-cpu", help="CPU per node, if the cluster has to be created.")] = "16",
     node_memory: Annotated[str, typer.Option("--node-memory", help="Memory per node, if created.")] = "64Gi",
     timeout: Annotated[int, typer.Option("--timeout", min=30, help="Seconds to wait for the rollout.")] = 600,
@@ -57,15 +62,20 @@ def up(
 
       deploytool up --env prod --provider local --nodes 4
 
+      deploytool up --env dev --provider local --real-nodes 1
+
       deploytool up --env staging --provider current --context my-cluster --output json
     """
     from deploytool.deploy import cluster_select
     from deploytool.deploy.up import UpContext, UpOptions
     from deploytool.deploy.up import up as run_up
     choice = cluster_select.choose(provider.value, context)
+    if real_nodes and not cluster_select.provider_of(choice).info.runs_real_nodes:
+        raise BadInput(f"--real-nodes applies to --provider local only (this is {choice.provider})")
     layers = Layers(env, list(values or []), list(set_ or []), cluster_select.values_overlay(choice))
     ctx = UpContext(Target(env), layers, choice,
-                    UpOptions(nodes, node_cpu, node_memory, credentials_file, timeout, smoke, verify))
+                    UpOptions(default_nodes(nodes, real_nodes), node_cpu, node_memory, credentials_file, timeout, smoke,
+                              verify, real_nodes))
     record = Run()
     try:
         run_up(ctx, record, quiet=False)

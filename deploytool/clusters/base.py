@@ -42,6 +42,7 @@ class ProviderInfo:
     manages_lifecycle: bool  # creates and deletes its clusters (False: uses an existing one as it is)
     default_node_kind: str  # REAL or SIMULATED: pods on nodes without NODE_KIND_LABEL
     loads_images: bool = False  # `cluster create --load-image` copies local images into the nodes
+    runs_real_nodes: bool = False  # `--real-nodes N` adds nodes with a real kubelet and container runtime
     values_overlay: Mapping[str, Any] = field(default_factory=dict)  # values `up` layers over the env's
 
     @property
@@ -64,6 +65,7 @@ class ClusterSpec:
     node_cpu: str = "16"
     node_memory: str = "64Gi"
     images: tuple[str, ...] = ()  # only for providers whose info.loads_images
+    real_nodes: int = 0  # local only: nodes with a real kubelet + containerd (pods really run)
 
 
 @dataclass(frozen=True)

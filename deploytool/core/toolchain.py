@@ -4,7 +4,8 @@ Each tool group is a small wrapper Go module under tools/<group>/ whose go.mod p
 upstream module and lists the binaries as `tool` directives. `make tools` (this module's
 `build_all`) runs `go build` for each group into <cache>/tools/<group>/<version>/ and skips a
 group whose stamp matches the pinned go.mod/go.sum. Nothing is downloaded except Go modules
-from the module proxy.
+from the module proxy -- and, for real nodes, Debian's containerd, runc, containernetworking-plugins
+and iptables, installed with apt-get when missing (debpkgs.py).
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploytool.core import paths
+from deploytool.core import debpkgs, paths
 from deploytool.core.errors import CommandFailed, ToolMissing
 
 # Which group provides which binary, in build order (smallest first so helm is usable early).
-GROUPS = ("helm", "etcd", "kwok", "metrics-server", "k8s", "kube-score")
+# minio is AGPL-3.0: built here only to serve the local cluster's tests, never shipped (tools/minio/go.mod).
+GROUPS = ("helm", "etcd", "kwok", "metrics-server", "k8s", "kube-score", "coredns", "minio")
 BINARY_GROUP = {
     "helm": "helm",
     "etcd": "etcd",
@@ -36,6 +38,8 @@ BINARY_GROUP = {
     "kubelet": "k8s",
     "kube-proxy": "k8s",
     "kube-score": "kube-score",
+    "coredns": "coredns",
+    "minio": "minio",
 }
 STAMP = ".deploytool-built"
 # Bump when the build recipe changes (names, flags), so every cache rebuilds once.
@@ -187,7 +191,13 @@ def build_all(names: list[str] | None = None, log=print) -> dict[str, float]:
 def main(argv: list[str]) -> int:
     """`python -m deploytool.core.toolchain [group ...]` -- used by `make tools` and CI."""
     try:
+        if not argv:  # the Debian packages real nodes need (containerd, runc, CNI plugins, iptables)
+            debpkgs.ensure(log=lambda m: print(m, flush=True))
         timings = build_all(argv or None, log=lambda m: print(m, flush=True))
+    except subprocess.CalledProcessError as exc:
+        print(f"error: {' '.join(exc.cmd)} failed (exit {exc.returncode}); see "
+              f"{paths.cache_dir() / 'tools' / 'apt-get.log'}", file=sys.stderr)
+        return 2
     except (ToolMissing, CommandFailed) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

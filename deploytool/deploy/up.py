@@ -46,6 +46,7 @@ class UpOptions:
     timeout_s: int = 600
     smoke: bool = True
     verify: bool = True
+    real_nodes: int = 0
 
 
 @dataclass
@@ -84,8 +85,11 @@ def _cluster(ctx: UpContext) -> str:
     provider = provider_of(ctx.choice)
     detail = "exists"
     if provider.info.manages_lifecycle and not provider.exists(ctx.choice.name):
-        provider.create(ctx.choice.name, ClusterSpec(ctx.options.nodes, ctx.options.node_cpu, ctx.options.node_memory))
-        detail = f"created with {ctx.options.nodes} nodes"
+        opts = ctx.options
+        provider.create(ctx.choice.name, ClusterSpec(opts.nodes, opts.node_cpu, opts.node_memory,
+                                                     real_nodes=opts.real_nodes))
+        detail = (f"created with {opts.nodes} nodes" if not opts.real_nodes
+                  else f"created with {opts.real_nodes} real + {opts.nodes} simulated nodes")
     ctx.conn = connect(ctx.choice)
     ctx.kube, ctx.helm = ctx.conn.kube, ctx.conn.helm
     return f"{ctx.choice.describe()} {detail}"

@@ -8,6 +8,7 @@ fixture, plus an atexit safety net for a session that dies before its teardown).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import time
@@ -67,6 +68,15 @@ def local_cluster() -> Iterator[Cluster]:
             pytest.fail(f"local cluster provider unavailable in CI: {why}")
         pytest.skip(f"local cluster provider unavailable (run `make tools`): {why}")
     name = f"dt-test-{uuid.uuid4().hex[:6]}"
+    with deleted_at_exit(provider, name):
+        ref = provider.create(name, ClusterSpec(nodes=3, node_cpu="16", node_memory="64Gi"), progress=True)
+        yield Cluster(provider, ref, ref.api_client())
+
+
+@contextlib.contextmanager
+def deleted_at_exit(provider: LocalProvider, name: str) -> Iterator[None]:
+    """Delete the cluster when the block ends -- also on a failure, Ctrl-C, SIGTERM (a CI timeout:
+    raised as KeyboardInterrupt so the block unwinds) or a session that dies (atexit)."""
     state = {"deleted": False}
 
     def cleanup() -> None:
@@ -76,16 +86,21 @@ def local_cluster() -> Iterator[Cluster]:
 
     atexit.register(cleanup)
 
-    def on_sigterm(signum: int, frame: Any) -> None:  # a CI timeout: stop like Ctrl-C so teardown runs
+    def on_sigterm(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        ref = provider.create(name, ClusterSpec(nodes=3, node_cpu="16", node_memory="64Gi"), progress=True)
-        yield Cluster(provider, ref, ref.api_client())
+        yield
     finally:
         cleanup()
         signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.fixture(scope="session")
+def cluster_lifetime() -> Any:
+    """deleted_at_exit, for fixtures in test modules that make clusters of their own."""
+    return deleted_at_exit
 
 
 @pytest.fixture

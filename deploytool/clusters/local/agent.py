@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def on_volume(pv: Any) -> None:
         if storage.should_delete(pv):
-            storage.reclaim(pv_core, pv)
+            storage.reclaim(pv_core, pv, args.volumes_dir)
 
     threads = [
         threading.Thread(target=_watch_loop, name="claims", daemon=True,

@@ -17,7 +17,7 @@ from typing import Any
 from kubernetes import client
 
 from deploytool.clusters.base import ClusterRef, ClusterSpec, check_name, wait_for
-from deploytool.clusters.local import kwok, milvus, nodes, storage
+from deploytool.clusters.local import hostslot, images, kubelet, kwok, milvus, nodes, realnet, realnodes, storage
 from deploytool.clusters.local.layout import Layout
 from deploytool.core import procs, quantity
 from deploytool.core.errors import BadInput, ToolMissing
@@ -36,6 +36,11 @@ class CreateContext:
     versions: dict[str, str]  # kwokctl option -> pinned version
     health_port: int  # the agent's /healthz, standing in for Milvus's 9091
     milvus_port: int  # milvus-lite
+    real_share: kubelet.Share | None = None  # what each real node may use of this machine (None: no real nodes)
+
+    @property
+    def real_nodes(self) -> list[realnodes.RealNode]:
+        return realnodes.plan(self.layout, self.spec.real_nodes)
 
     @cached_property
     def api(self) -> client.ApiClient:
@@ -44,8 +49,10 @@ class CreateContext:
 
 
 def check_spec(spec: ClusterSpec) -> None:
-    if not 1 <= spec.nodes <= 100:
-        raise BadInput(f"--nodes must be between 1 and 100, not {spec.nodes}")
+    if not 0 <= spec.real_nodes <= realnet.MAX_REAL_NODES:
+        raise BadInput(f"--real-nodes must be between 0 and {realnet.MAX_REAL_NODES}, not {spec.real_nodes}")
+    if not (0 if spec.real_nodes else 1) <= spec.nodes <= 100:
+        raise BadInput(f"--nodes must be between {0 if spec.real_nodes else 1} and 100, not {spec.nodes}")
     for what, value in (("--node-cpu", spec.node_cpu), ("--node-memory", spec.node_memory)):
         try:
             if quantity.parse(str(value)) <= 0:
@@ -63,8 +70,16 @@ def plan(name: str, spec: ClusterSpec) -> CreateContext:
     if not milvus.milvus_lite_installed():
         raise ToolMissing("milvus-lite is not installed: the local cluster's Milvus engine "
                           "(pip install 'deploytool[local]', or make setup)")
+    share = None
+    if spec.real_nodes:
+        realnodes.check_available()
+        owner = hostslot.owner()
+        if owner not in (None, name):
+            hostslot.acquire(name)  # BadInput naming the cluster that has them
+        # each real node gets an equal part of this machine (its kubelet reports that as allocatable)
+        share = kubelet.share_of_machine(spec.real_nodes)
     return CreateContext(Layout(check_name(name)), spec, bins, kwok.versions(), milvus.free_port(),
-                         milvus.free_port())
+                         milvus.free_port(), share)
 
 
 # -- actions, in order --------------------------------------------------------------------------
@@ -91,6 +106,10 @@ def kwok_crds(ctx: CreateContext) -> str:
     return ", ".join(kwok.ENABLED_CRDS)
 
 
+def _has_real(ctx: CreateContext) -> bool:
+    return ctx.spec.real_nodes > 0
+
+
 def simulated_nodes(ctx: CreateContext) -> str:
     core = client.CoreV1Api(ctx.api)
     spec = ctx.spec
@@ -103,6 +122,44 @@ def simulated_nodes(ctx: CreateContext) -> str:
     wait_for(all_ready, 90, what=f"{spec.nodes} nodes Ready")
     return (f"{spec.nodes} Ready ({spec.node_cpu} CPU, {spec.node_memory} each; "
             f"zones {', '.join(nodes.ZONES[:spec.nodes])})")
+
+
+def host_network(ctx: CreateContext) -> str:
+    return realnodes.start_host_network(ctx.layout)
+
+
+def real_nodes(ctx: CreateContext) -> str:
+    assert ctx.real_share is not None
+    share = ctx.real_share
+    pause = images.pause_image()
+    planned = ctx.real_nodes
+    for node in planned:
+        realnodes.start_node(node, [pause], share)
+        realnodes.record(node, share)
+    core = client.CoreV1Api(ctx.api)
+    names = {n.name for n in planned}
+
+    def all_ready() -> bool:
+        for node in planned:
+            if not procs.is_alive(ctx.layout.pid_file(node.daemon("kubelet"))):
+                raise RuntimeError(f"the kubelet of {node.name} exited: "
+                                   f"{procs.tail(ctx.layout.log_file(node.daemon('kubelet')), 3)}")
+        return names <= {n.name for n in nodes.summary(core) if n.ready}
+
+    wait_for(all_ready, 90, what=f"{len(planned)} real nodes Ready")
+    cpu = quantity.format_cpu(quantity.parse(f"{share.cpu_millis}m"))
+    return (f"{len(planned)} Ready (kubelet + containerd each; {cpu} CPU, "
+            f"{share.memory_bytes // (1 << 20)}Mi each of this machine)")
+
+
+def cluster_dns(ctx: CreateContext) -> str:
+    realnodes.start_coredns(ctx.layout)
+    return f"CoreDNS on {realnet.DNS_ADDRESS}:53 (cluster.local only)"
+
+
+def service_proxy(ctx: CreateContext) -> str:
+    realnodes.start_kube_proxy(ctx.layout, ctx.real_nodes[0].name)
+    return f"kube-proxy (iptables) for Services in {realnet.SERVICE_RANGE}"
 
 
 def volumes(ctx: CreateContext) -> str:
@@ -125,25 +182,38 @@ def simulation_rules(ctx: CreateContext) -> str:
     milvus.ensure_baseline(client.AppsV1Api(ctx.api))
     return (f"pod :{milvus.MILVUS_PORT} -> milvus-lite, :{milvus.HEALTH_PORT} -> /healthz; "
             f"usage {milvus.DEFAULT_CPU} CPU / {milvus.DEFAULT_MEMORY} per container; "
-            f"kube-system/{milvus.BASELINE_NAME} on every node")
+            f"kube-system/{milvus.BASELINE_NAME} on every simulated node")
 
 
 def metrics_api(ctx: CreateContext) -> str:
     api_reg = client.ApiregistrationV1Api(ctx.api)
 
+    restarted: list[str] = []
+
     def available() -> bool:
+        # kwokctl may start metrics-server before the API server answers; it then exits ("unable to
+        # load configmap based request-header-client-ca-file") and kwokctl does not restart it.
+        ms = kwok.component_procs(ctx.layout).get("metrics-server")
+        if ms and not procs.pid_alive(ms.pid, ms.start_time) and not restarted:
+            kwok.restart_cluster(ctx.layout, ctx.bins)
+            restarted.append("metrics-server")
         svc = api_reg.read_api_service("v1beta1.metrics.k8s.io", _request_timeout=5)
         return any(c.type == "Available" and c.status == "True" for c in (svc.status.conditions or []))
 
     wait_for(available, 120, interval=1.0, what="APIService v1beta1.metrics.k8s.io Available")
-    return "metrics.k8s.io available (node/pod metrics follow within ~30s)"
+    again = " (control plane restarted: metrics-server had exited before the API server answered)" if restarted else ""
+    return f"metrics.k8s.io available (node/pod metrics follow within ~30s){again}"
 
 
 ACTIONS: list[Step[CreateContext]] = [
     Step("control plane", control_plane),
     Step("API server", api_server),
     Step("kwok CRDs", kwok_crds),
-    Step("nodes", simulated_nodes),
+    Step("nodes", simulated_nodes, lambda ctx: ctx.spec.nodes > 0),
+    Step("real-node network", host_network, _has_real),
+    Step("real nodes", real_nodes, _has_real),
+    Step("cluster DNS", cluster_dns, _has_real),
+    Step("kube-proxy", service_proxy, _has_real),
     Step("storage", volumes),
     Step("milvus engine", milvus_engine),
     Step("simulation rules", simulation_rules),
@@ -157,7 +227,8 @@ def state(ctx: CreateContext, seconds: float, created: str, steps: list[dict[str
     return {
         "provider": "local", "name": ctx.layout.name, "context": ctx.layout.name,
         "kubeconfig": str(ctx.layout.kubeconfig), "created": created, "create_seconds": round(seconds, 1),
-        "nodes": ctx.spec.nodes, "node_cpu": str(ctx.spec.node_cpu), "node_memory": str(ctx.spec.node_memory),
+        "nodes": ctx.spec.nodes, "real_nodes": ctx.spec.real_nodes,
+        "node_cpu": str(ctx.spec.node_cpu), "node_memory": str(ctx.spec.node_memory),
         "ports": {"kube-apiserver": opts.get("kubeApiserverPort"), "etcd": opts.get("etcdPort"),
                   "kwok-controller": opts.get("kwokControllerPort"), "metrics-server": opts.get("metricsServerPort"),
                   "health": ctx.health_port, "milvus-lite": ctx.milvus_port},

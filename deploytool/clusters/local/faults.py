@@ -1,7 +1,9 @@
 """The faults drills inject on a local cluster, whose kwok nodes simulate kubelets and pods.
 
-* node failure -- nodes.set_node_failed: kwok stops heartbeating the node; the real
-  kube-controller-manager marks it NotReady and its pods not Ready.
+* node failure -- a simulated node: nodes.set_node_failed, kwok stops heartbeating the node; a
+  real node: its kubelet, its containers and its containerd are stopped (realnodes.fail_node), as
+  when the machine dies. Either way the real kube-controller-manager marks it NotReady after its
+  grace period and its pods not Ready, and evicts them when their toleration runs out.
 * CPU usage -- the ClusterResourceUsage the cluster installs (milvus.usage_rule) reads the pod
   annotation kwok.x-k8s.io/usage-cpu; metrics-server scrapes it; the real HPA controller acts on it.
 * unpullable tag -- kwok marks every pod Ready whatever its image, and its stages come from a
@@ -18,8 +20,10 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from deploytool.clusters.base import SIMULATED, node_kind
+from deploytool.clusters.base import REAL, SIMULATED, node_kind
 from deploytool.clusters.faults import Faults
+from deploytool.clusters.local import realnodes
+from deploytool.clusters.local.layout import Layout
 from deploytool.clusters.local.milvus import USAGE_CPU_ANNOTATION
 from deploytool.clusters.local.nodes import set_node_failed
 from deploytool.core.errors import BadInput, CommandFailed
@@ -60,29 +64,38 @@ def unpullable_policy(namespace: str, suffix: str) -> tuple[dict[str, Any], dict
 class LocalFaults(Faults):
     simulates_image_pulls = True
 
-    def __init__(self, kube: Kube) -> None:
+    def __init__(self, kube: Kube, layout: Layout | None = None) -> None:
         self.kube = kube
+        self.layout = layout or Layout(kube.context or "")
+        self._node_kinds: dict[str, str] = {}
 
     # -- nodes -------------------------------------------------------------------------------
     def node_failure_unsupported(self) -> str:
         return ""
 
-    def _check_simulated(self, node: str) -> None:
-        kind = node_kind(self.kube.core.read_node(node).metadata.labels, SIMULATED)
-        if kind != SIMULATED:
-            raise BadInput(f"node {node} is a {kind} node: the local cluster fails only simulated (kwok) nodes")
+    def _kind(self, node: str) -> str:
+        return node_kind(self.kube.core.read_node(node).metadata.labels, SIMULATED)
 
     def fail_node(self, node: str) -> str:
-        self._check_simulated(node)
+        if self._kind(node) == REAL:
+            realnodes.fail_node(self.layout, node)
+            return "its kubelet, its containers and its containerd were stopped, as when the machine dies"
         set_node_failed(client.CoordinationV1Api(self.kube.api), node, True)
         return "kwok stops heartbeating it (its Lease is taken over); pods on it are no longer reported"
 
     def restore_node(self, node: str) -> str:
+        if self._kind(node) == REAL:
+            realnodes.restore_node(self.layout, node)
+            return "its containerd and kubelet run again"
         set_node_failed(client.CoordinationV1Api(self.kube.api), node, False)
         return "kwok heartbeats it again"
 
     # -- CPU usage ---------------------------------------------------------------------------
     def drive_cpu(self, namespace: str, usage_millicores: dict[str, int]) -> None:
+        real = self._pods_on_real_nodes(namespace, list(usage_millicores))
+        if real:  # kwok's usage rules only reach simulated pods: an annotation would change nothing
+            raise BadInput(f"pods {', '.join(real)} run on real nodes: their CPU usage cannot be set, "
+                           "only caused by load")
         for pod, millis in usage_millicores.items():
             try:
                 self.kube.core.patch_namespaced_pod(pod, namespace, {"metadata": {"annotations": {
@@ -90,6 +103,22 @@ class LocalFaults(Faults):
             except ApiException as exc:
                 if exc.status != 404:  # the pod went away meanwhile
                     raise
+
+    def _pods_on_real_nodes(self, namespace: str, pods: list[str]) -> list[str]:
+        kinds = self._node_kinds  # a node's kind never changes
+        found = []
+        for name in pods:
+            try:
+                node = self.kube.core.read_namespaced_pod(name, namespace).spec.node_name
+            except ApiException as exc:
+                if exc.status == 404:
+                    continue
+                raise
+            if node and node not in kinds:
+                kinds[node] = self._kind(node)
+            if node and kinds[node] == REAL:
+                found.append(name)
+        return found
 
     def stop_cpu(self, namespace: str, selector: str) -> int:
         cleared = 0

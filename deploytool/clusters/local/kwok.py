@@ -42,7 +42,7 @@ def versions() -> dict[str, str]:
 # that drills (and we) create, change and delete while the cluster runs.
 ENABLED_CRDS = ("PortForward", "ClusterPortForward", "ResourceUsage", "ClusterResourceUsage")
 
-# The conventional annotation of kwok nodes (kwok here manages every node, annotated or not).
+# The annotation of kwok nodes: kwok-controller manages these and only these (components_patches).
 NODE_MANAGED_ANNOTATION = "kwok.x-k8s.io/node"
 NODE_MANAGED_VALUE = "fake"
 
@@ -132,7 +132,37 @@ def config_document(layout: Layout, bins: dict[str, Path]) -> dict[str, Any]:
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
         "kind": "KwokctlConfiguration",
         "options": options,
+        "componentsPatches": components_patches(layout),
     }
+
+
+def _arg(key: str, value: str, override: bool = False) -> dict[str, Any]:
+    """An extra argument; override=True replaces an argument kwokctl sets (and only such a one:
+    kwokctl v0.8.0 drops an override whose key it does not set, with a warning)."""
+    return {"key": key, "value": value, "override": override}
+
+
+def components_patches(layout: Layout) -> list[dict[str, Any]]:
+    """What kwokctl's defaults get wrong for a cluster that may also have real nodes (kubelets).
+
+    * kwok-controller manages only the nodes annotated kwok.x-k8s.io/node=fake (ours are): with
+      kwokctl's --manage-all-nodes=true it would overwrite a real node's status and renew its Lease,
+      and a stopped real kubelet would never look dead.
+    * kube-apiserver reaches kubelets by InternalIP (a real node's name is not in any DNS), and
+      presents the admin client certificate, which the kubelets accept (signed by the cluster CA).
+    * metrics-server scrapes kubelets by InternalIP (kwok nodes' InternalIP is 127.0.0.1 already).
+    """
+    pki = layout.kwok_cluster_dir / "pki"
+    return [
+        {"name": "kwok-controller", "extraArgs": [
+            _arg("manage-all-nodes", "false", override=True),
+            _arg("manage-nodes-with-annotation-selector", f"{NODE_MANAGED_ANNOTATION}={NODE_MANAGED_VALUE}")]},
+        {"name": "kube-apiserver", "extraArgs": [
+            _arg("kubelet-preferred-address-types", "InternalIP,Hostname"),
+            _arg("kubelet-client-certificate", str(pki / "admin.crt")),
+            _arg("kubelet-client-key", str(pki / "admin.key"))]},
+        {"name": "metrics-server", "extraArgs": [_arg("kubelet-preferred-address-types", "InternalIP", override=True)]},
+    ]
 
 
 def write_config(layout: Layout, bins: dict[str, Path]) -> Path:
@@ -240,6 +270,15 @@ def start_cluster(layout: Layout, bins: dict[str, Path]) -> None:
     """Start the components of an existing kwokctl cluster (after a reboot, or a kill)."""
     argv = [str(bins["kwokctl"]), "--name", layout.name, "start", "cluster", "--timeout", "3m"]
     run_kwokctl(layout, argv, kwokctl_env(layout, bins), "kwokctl", timeout=240)
+
+
+def restart_cluster(layout: Layout, bins: dict[str, Path]) -> None:
+    """Stop and start every component: `kwokctl start cluster` alone starts nothing while any
+    component still runs, so one component that died (metrics-server started before the API
+    server answered) comes back only this way. etcd keeps its data."""
+    env = kwokctl_env(layout, bins)
+    run_kwokctl(layout, [str(bins["kwokctl"]), "--name", layout.name, "stop", "cluster"], env, "kwokctl", timeout=120)
+    start_cluster(layout, bins)
 
 
 def delete_cluster(layout: Layout) -> str:

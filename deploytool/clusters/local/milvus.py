@@ -23,6 +23,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from deploytool.clusters.base import NODE_KIND_LABEL, SIMULATED
 from deploytool.core import procs
 
 KWOK_GROUP = "kwok.x-k8s.io"
@@ -96,7 +97,7 @@ BASELINE_MEMORY = "256Mi"
 
 
 def baseline_daemonset() -> dict[str, Any]:
-    """A system pod on every node (like kube-proxy) so nodes report usage before anything is deployed.
+    """A system pod on every simulated node (like kube-proxy) so nodes report usage before anything is deployed.
 
     No requests (it takes no schedulable capacity); tolerates every taint, like real node agents.
     """
@@ -113,6 +114,8 @@ def baseline_daemonset() -> dict[str, Any]:
                 "spec": {
                     "containers": [{"name": "agent", "image": "registry.k8s.io/pause:3.10"}],
                     "tolerations": [{"operator": "Exists"}],
+                    # simulated nodes only: a real node runs real node agents (kube-proxy is on the host)
+                    "nodeSelector": {NODE_KIND_LABEL: SIMULATED},
                     "priorityClassName": "system-node-critical",
                     "automountServiceAccountToken": False,
                 },

@@ -67,7 +67,8 @@ def node_manifest(index: int, cpu: str, memory: str, pods: int = 110) -> dict[st
                 "metrics.k8s.io/resource-metrics-path": f"/metrics/nodes/{name}/metrics/resource",
             },
         },
-        "spec": {"podCIDR": f"10.244.{index}.0/24", "podCIDRs": [f"10.244.{index}.0/24"]},
+        # 10.245/16: simulated pod IPs never overlap real pods (10.244/16, realnet.py)
+        "spec": {"podCIDR": f"10.245.{index}.0/24", "podCIDRs": [f"10.245.{index}.0/24"]},
         "status": {
             # The API server and metrics-server reach the "kubelet" (kwok's server on the host)
             # through these addresses; kwok fills in the port (daemonEndpoints).

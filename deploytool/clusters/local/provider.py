@@ -2,8 +2,9 @@
 
 Real: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, metrics-server (all started
 by `kwokctl create cluster --runtime binary` from our pinned builds), and milvus-lite.
-Simulated by kwok: kubelets (node heartbeats, pod status), the container runtime, pod CPU/memory
-usage. See docs/local-cluster.md.
+Simulated by kwok on its nodes: kubelets (node heartbeats, pod status), the container runtime, pod
+CPU/memory usage. Real nodes (--real-nodes, realnodes.py) run a kubelet, containerd and runc each:
+their pods are real containers. See docs/local-cluster.md.
 
 Everything lives in ~/.cache/deploytool/clusters/<name>/ (layout.py); several clusters can
 exist side by side (each gets its own free ports). Creating runs the actions of create.py,
@@ -28,7 +29,7 @@ from deploytool.clusters.base import (
     ProviderInfo,
     check_name,
 )
-from deploytool.clusters.local import create, kwok, milvus, nodes
+from deploytool.clusters.local import create, kwok, milvus, nodes, realnodes
 from deploytool.clusters.local.create import AGENT, MILVUS
 from deploytool.clusters.local.faults import LocalFaults
 from deploytool.clusters.local.layout import Layout, cluster_lock, clusters_root
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 
 
 class LocalProvider(ClusterProvider):
-    info = ProviderInfo("local", manages_lifecycle=True, default_node_kind=SIMULATED)
+    info = ProviderInfo("local", manages_lifecycle=True, default_node_kind=SIMULATED, runs_real_nodes=True)
 
     # -- discovery -----------------------------------------------------------------------------
     def available(self) -> tuple[bool, str]:
@@ -65,7 +66,7 @@ class LocalProvider(ClusterProvider):
         return ClusterRef("local", name, layout.kubeconfig, state.get("context") or name)
 
     def faults(self, kube: Kube) -> LocalFaults:
-        return LocalFaults(kube)
+        return LocalFaults(kube, Layout(kube.context or ""))
 
     # -- create --------------------------------------------------------------------------------
     def create(self, name: str, spec: ClusterSpec | None = None, progress: bool = True,
@@ -115,8 +116,12 @@ class LocalProvider(ClusterProvider):
         ports = state.get("ports") or {}
         restarted = []
         components = kwok.component_procs(layout)
-        if not components or not all(procs.pid_alive(p.pid, p.start_time) for p in components.values()):
+        alive = [procs.pid_alive(p.pid, p.start_time) for p in components.values()]
+        if not any(alive):
             kwok.start_cluster(layout, kwok.binaries())
+            restarted.append("control plane")
+        elif not all(alive):  # `kwokctl start cluster` starts nothing while any component runs
+            kwok.restart_cluster(layout, kwok.binaries())
             restarted.append("control plane")
         if not procs.is_alive(layout.pid_file(AGENT)) and ports.get("health"):
             create.start_agent(layout, ports["health"])
@@ -124,6 +129,7 @@ class LocalProvider(ClusterProvider):
         if ports.get("milvus-lite") and not procs.is_alive(layout.pid_file(MILVUS)):
             create.start_milvus(layout, ports["milvus-lite"])
             restarted.append(MILVUS)
+        restarted += realnodes.restart_dead(layout)
         if progress:
             detail = f"restarted {', '.join(restarted)}" if restarted else "all processes running"
             output.status(output.OK, f"local cluster '{layout.name}' already exists: reusing it", None, detail)
@@ -150,7 +156,7 @@ class LocalProvider(ClusterProvider):
         info.extra.update(created=state.get("created"), create_seconds=state.get("create_seconds"))
         for component, proc in kwok.component_procs(layout).items():
             info.processes[component] = ProcessStatus(proc.pid, procs.pid_alive(proc.pid, proc.start_time))
-        for daemon in (AGENT, MILVUS):
+        for daemon in (AGENT, MILVUS, *realnodes.daemons(layout)):
             pinfo = procs.read_pid_file(layout.pid_file(daemon))
             info.processes[daemon] = ProcessStatus(pinfo.pid if pinfo else None,
                                                    bool(pinfo and procs.pid_alive(pinfo.pid, pinfo.start_time)))

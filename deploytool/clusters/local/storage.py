@@ -1,6 +1,7 @@
 """Storage for a local cluster: a default StorageClass and a tiny external provisioner.
 
-There is no kubelet and no CSI driver, so volumes are bookkeeping only. The StorageClass
+On kwok nodes there is no kubelet, so volumes are bookkeeping only; real nodes' kubelets mount
+them (hostPath folders under the cluster's volumes/ directory). The StorageClass
 `standard` (the default class) names our provisioner and binds Immediately, like network
 storage (no node affinity, so a pod can move to another node with its volume). The real
 kube-controller-manager's PV controller marks each such PVC "waiting for an external
@@ -13,6 +14,8 @@ deleted its PV is Released and the agent deletes it (reclaimPolicy Delete).
 from __future__ import annotations
 
 import logging
+import shutil
+from pathlib import Path
 from typing import Any
 
 from kubernetes import client
@@ -78,8 +81,11 @@ def pv_manifest(pvc: Any, volumes_dir: str) -> dict[str, Any]:
             "storageClassName": pvc.spec.storage_class_name or STORAGE_CLASS,
             "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": namespace,
                          "name": name, "uid": pvc.metadata.uid},
-            # Never mounted (no kubelet); the path only says where a real node would keep it.
-            "hostPath": {"path": f"{volumes_dir}/{namespace}/{name}", "type": "DirectoryOrCreate"},
+            # kwok nodes never mount it; real nodes' kubelets do (the folder on this machine is shared by
+            # every real node, like network storage). The claim's uid keeps a new claim of the same
+            # name from finding an old claim's data.
+            "hostPath": {"path": f"{volumes_dir}/{namespace}/{name}-{pvc.metadata.uid[:8]}",
+                         "type": "DirectoryOrCreate"},
         },
     }
 
@@ -102,10 +108,15 @@ def should_delete(pv: Any) -> bool:
             and pv.spec.persistent_volume_reclaim_policy == "Delete" and pv.metadata.deletion_timestamp is None)
 
 
-def reclaim(core: client.CoreV1Api, pv: Any) -> None:
+def reclaim(core: client.CoreV1Api, pv: Any, volumes_dir: str | None = None) -> None:
+    """Delete a released volume, and its data folder when it lies in volumes_dir (reclaimPolicy Delete)."""
     try:
         core.delete_persistent_volume(pv.metadata.name)
         log.info("deleted released %s", pv.metadata.name)
     except ApiException as exc:
         if exc.status != 404:
             raise
+    path = pv.spec.host_path.path if pv.spec.host_path else None
+    if volumes_dir and path and Path(path).resolve().is_relative_to(Path(volumes_dir).resolve()) \
+            and Path(path).resolve() != Path(volumes_dir).resolve():
+        shutil.rmtree(path, ignore_errors=True)

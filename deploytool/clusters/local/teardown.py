@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 
-from deploytool.clusters.local import kwok
+from deploytool.clusters.local import kwok, realnodes
 from deploytool.clusters.local.create import AGENT, MILVUS
 from deploytool.clusters.local.layout import Layout
 from deploytool.core import procs
@@ -31,8 +31,10 @@ def plan(layout: Layout) -> TeardownContext:
     found: dict[int, int | None] = {}
     for info in kwok.component_procs(layout).values():
         found[info.pid] = info.start_time
-    for daemon in (AGENT, MILVUS):
-        daemon_info = procs.read_pid_file(layout.pid_file(daemon))
+    # our daemons: agent, milvus-lite and, with real nodes, every kubelet, containerd, kube-proxy, CoreDNS
+    pid_files = sorted(layout.pids_dir.glob("*.pid")) if layout.pids_dir.is_dir() else []
+    for pid_file in {layout.pid_file(AGENT), layout.pid_file(MILVUS), *pid_files}:
+        daemon_info = procs.read_pid_file(pid_file)
         if daemon_info:
             found[daemon_info.pid] = daemon_info.start_time
     for pid in kwok.leftover_processes(layout.root):
@@ -50,6 +52,14 @@ def stop_milvus(ctx: TeardownContext) -> str:
 
 def stop_agent(ctx: TeardownContext) -> str:
     return _stopped(procs.stop_daemon(ctx.layout.pid_file(AGENT)))
+
+
+def stop_real_nodes(ctx: TeardownContext) -> str:
+    """Kubelets, their containers and containerds, kube-proxy, CoreDNS; then bridges, iptables, cgroups, mounts."""
+    left = realnodes.teardown(ctx.layout)
+    if left:
+        raise RuntimeError("left behind: " + "; ".join(left[:5]))
+    return f"{len(realnodes.existing(ctx.layout))} real node(s) stopped; bridges, chains, cgroups, mounts removed"
 
 
 def kwokctl_delete(ctx: TeardownContext) -> str:
@@ -76,6 +86,7 @@ def remove_files(ctx: TeardownContext) -> str:
 ACTIONS: list[Step[TeardownContext]] = [
     Step("stop milvus-lite", stop_milvus),
     Step("stop agent", stop_agent),
+    Step("stop real nodes", stop_real_nodes, lambda ctx: realnodes.has_any(ctx.layout)),
     Step("kwokctl delete cluster", kwokctl_delete),
     Step("wait for every process", wait_processes),
     Step("remove files", remove_files),

@@ -1,0 +1,3 @@
+module deploytool.local/images/pause
+
+go 1.22

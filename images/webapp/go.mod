@@ -1,0 +1,3 @@
+module deploytool.local/images/webapp
+
+go 1.22
