@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Measure the figures the README quotes, in one run, on this machine.
 
-    .venv/bin/python bench/measure.py [--repeat 3]
+    .venv/bin/python bench/measure.py [--repeat 3] [--only render]
+
+`--only render` measures the render rows alone (no cluster: a few seconds).
 
 Renders are compared with plain `helm template` of the same chart and values in the same run
 (deploytool adds layering, schema + rule validation and file writing on top of helm). Cluster
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -25,20 +28,30 @@ DT = [sys.executable, "-m", "deploytool.cli.main"]
 
 
 def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
+    return timed_both(argv, env)[0]
+
+
+def timed_both(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, the command and its children) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     proc = subprocess.run(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed: {proc.stderr.strip().splitlines()[-1:]}")
-    return time.monotonic() - start
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def median(fn, repeat: int) -> float:
-    return statistics.median(fn() for _ in range(repeat))
+def medians(argv: list[str], repeat: int) -> tuple[float, float]:
+    runs = [timed_both(argv) for _ in range(repeat)]
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=["render"], help="measure only these rows (render: no cluster)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from deploytool.core import toolchain
@@ -54,10 +67,39 @@ def main() -> int:
             values.write_text(yaml.safe_dump(Layers(env).merged()))
             helm_argv = [helm, "template", "milvus", str(ROOT / "charts/milvus"), "-f", str(values)]
             ours_argv = [*DT, "render", "--env", env, "--out", f"{tmp}/out-{env}"]
-            plain = median(lambda argv=helm_argv: timed(argv), args.repeat)
-            ours = median(lambda argv=ours_argv: timed(argv), args.repeat)
-            rows.append((f"render --env {env}", f"{ours:.2f}s vs helm template {plain:.2f}s (x{ours / plain:.1f})"))
+            (plain, plain_cpu), (ours, ours_cpu) = medians(helm_argv, args.repeat), medians(ours_argv, args.repeat)
+            rows.append((f"render --env {env}",
+                         f"{ours:.2f}s vs helm template {plain:.2f}s (x{ours / plain:.1f}); "
+                         f"CPU {ours_cpu:.2f}s vs {plain_cpu:.2f}s (x{ours_cpu / plain_cpu:.1f})"))
 
+    rows += floor_rows(args.repeat)
+    if args.only != "render":
+        rows += cluster_rows()
+    print_rows(rows)
+    return 0
+
+
+# What any Python CLI of ours pays before it does anything: the interpreter, a Typer app with one
+# option (Typer 0.29 coerces options with pydantic), and the JSON-schema validator's import.
+FLOOR = {
+    "floor: python, nothing imported": "pass",
+    "floor: a one-option Typer app": "import typer\napp = typer.Typer()\n@app.command()\n"
+                                     "def main(env: str = typer.Option(...)) -> None:\n    pass\n"
+                                     "app(['--env', 'prod'], standalone_mode=False)",
+    "floor: import jsonschema": "import jsonschema",
+}
+
+
+def floor_rows(repeat: int) -> list[tuple[str, str]]:
+    rows = []
+    for label, code in FLOOR.items():
+        wall, cpu = medians([sys.executable, "-c", code], repeat)
+        rows.append((label, f"{wall:.2f}s; CPU {cpu:.2f}s"))
+    return rows
+
+
+def cluster_rows() -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
     name = f"bench-{uuid.uuid4().hex[:6]}"
     where = ["--provider", "local", "--context", name]
     env = dict(os.environ, DEPLOYTOOL_S3_ACCESS_KEY="bench-access", DEPLOYTOOL_S3_SECRET_KEY="bench-secret")
@@ -71,8 +113,7 @@ def main() -> int:
         rows.append(("verify --env prod", f"{timed([*DT, 'verify', '--env', 'prod', *where], env):.1f}s"))
     finally:
         rows.append(("cluster delete", f"{timed([*DT, 'cluster', 'delete', '--name', name]):.1f}s"))
-    print_rows(rows)
-    return 0
+    return rows
 
 
 def print_rows(rows: list[tuple[str, str]]) -> None:

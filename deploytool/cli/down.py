@@ -9,7 +9,6 @@ import typer
 from deploytool.cli.common import ContextOpt, Env, Format, OutputOpt, Provider, ProviderOpt, Verbose, handle_errors
 from deploytool.core import output
 from deploytool.core.config import Target
-from deploytool.render.values import env_file
 
 
 @handle_errors
@@ -32,18 +31,21 @@ def down(
       deploytool down --env prod --provider local --delete-data
     """
     from deploytool.deploy import cluster_select
-    from deploytool.deploy.down import DownContext
+    from deploytool.deploy.down import DownContext, observe
     from deploytool.deploy.down import down as run_down
+    from deploytool.render.values import env_file
     env_file(env)  # unknown env -> exit 2 before touching any cluster
     choice = cluster_select.choose(provider.value, context)
     conn = cluster_select.connect(choice)
-    ctx = DownContext(Target(env), conn.kube, conn.helm, delete_data, timeout)
+    target = Target(env)
+    ctx = DownContext(target, conn.kube, conn.helm, observe(conn.kube, conn.helm, target), delete_data, timeout)
     record = run_down(ctx, quiet=fmt == Format.json)
     if fmt == Format.json:
-        output.emit_json({"ok": True, "env": env, "cluster": choice.describe(), "changed": ctx.changed,
+        output.emit_json({"ok": True, "env": env, "cluster": choice.describe(), "changed": ctx.outcome.changed,
                           "steps": record.as_list()})
     else:
-        output.status(output.OK, f"{env} is down on {choice.describe()}" + ("" if ctx.changed else " (nothing to do)"))
+        output.status(output.OK, f"{env} is down on {choice.describe()}"
+                      + ("" if ctx.outcome.changed else " (nothing to do)"))
 
 
 def register(app: typer.Typer) -> None:

@@ -1,22 +1,54 @@
-"""The Typer root: it only registers commands; each lives in its own module."""
+"""The Typer root: it only names the commands; each lives in its own module, imported when it runs.
+
+Importing every command module up front would cost every command the imports of all of them
+(`render` would pay for the cluster providers and the drills): the root group resolves a command
+name to its module on demand, and imports them all only to list them in --help.
+"""
 
 from __future__ import annotations
 
-import typer
+import importlib
+from typing import Any
 
-from deploytool.cli import cluster, down, drill, render, status, tools, up, validate, verify, version
+import typer
+from typer.core import TyperGroup
+
+# command name -> module in deploytool.cli with a register(app) function; listed in this order.
+COMMANDS = {"render": "render", "validate": "validate", "up": "up", "verify": "verify", "status": "status",
+            "down": "down", "cluster": "cluster", "drill": "drill", "version": "version", "tools": "tools"}
+
+
+class _OnDemand(TyperGroup):
+    """A root group whose subcommands are built from their module the first time they are asked for."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, name: str) -> Any:
+        if name not in self.commands and name in COMMANDS:
+            holder = typer.Typer(pretty_exceptions_enable=False)
+            holder.callback()(_root)  # a callback makes typer build a group, whatever the module registers
+            importlib.import_module(f"deploytool.cli.{COMMANDS[name]}").register(holder)
+            self.commands[name] = typer.main.get_command(holder).commands[name]  # type: ignore[attr-defined]
+        return super().get_command(ctx, name)
+
 
 app = typer.Typer(
     name="deploytool",
     help="Render, deploy and verify Milvus on Kubernetes per environment.\n\n"
     "Exit codes: 0 ok, 1 a check failed, 2 bad input (nothing applied).",
+    cls=_OnDemand,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 
-for module in (render, validate, up, verify, status, down, cluster, drill, version, tools):
-    module.register(app)
+
+def _root() -> None:
+    """Render, deploy and verify Milvus on Kubernetes per environment."""
+
+
+app.callback()(_root)
 
 
 def run() -> None:

@@ -9,8 +9,6 @@ import typer
 
 from deploytool.cli.common import Env, Format, OutputOpt, SetOpt, ValuesFiles, Verbose, handle_errors
 from deploytool.core import output, paths
-from deploytool.render import manifests
-from deploytool.render.values import Layers
 
 
 @handle_errors
@@ -36,6 +34,8 @@ def render(
 
       deploytool render --env dev --check      # exit 1 if manifests/dev is stale
     """
+    from deploytool.render import manifests
+    from deploytool.render.values import Layers
     layers = Layers(env, files=list(values or []), sets=list(set_ or []))
     rendered = manifests.render(layers)
     target_dir = out or paths.manifests_dir() / env

@@ -7,7 +7,6 @@ import typer
 from deploytool.cli.common import ContextOpt, Env, Format, OutputOpt, Provider, ProviderOpt, Verbose, handle_errors
 from deploytool.core import output
 from deploytool.core.config import Target
-from deploytool.render.values import env_file
 
 
 @handle_errors
@@ -29,6 +28,7 @@ def status(
     """
     from deploytool.deploy import cluster_select
     from deploytool.deploy.status import format_text, gather
+    from deploytool.render.values import env_file
     env_file(env)
     conn = cluster_select.connect(cluster_select.choose(provider.value, context))
     data = gather(conn.kube, conn.helm, Target(env))

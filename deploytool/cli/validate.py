@@ -7,8 +7,6 @@ import typer
 from deploytool.cli.common import Env, Format, OutputOpt, SetOpt, ValuesFiles, Verbose, handle_errors
 from deploytool.core import output
 from deploytool.core.errors import ValidationFailed
-from deploytool.render import manifests
-from deploytool.render.values import Layers
 
 
 @handle_errors
@@ -29,6 +27,8 @@ def validate(
 
       deploytool validate --env prod --set queryNode.replicas=-1 --output json
     """
+    from deploytool.render import manifests
+    from deploytool.render.values import Layers
     layers = Layers(env, files=list(values or []), sets=list(set_ or []))
     values_tree, problems = manifests.check(layers)
     if problems:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import abc
 import re
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -173,37 +172,16 @@ class ClusterProvider(abc.ABC):
 
     def connect(self, name: str) -> Connection:
         """A Connection to an existing cluster that answers; ClusterUnreachable otherwise."""
-        from deploytool.core.kube import Kube
 
         if self.info.manages_lifecycle and not self.exists(name):
             raise ClusterUnreachable(f"no {self.name} cluster named '{name}' (create it with `deploytool cluster "
                                      f"create --provider {self.name} --name {name}` or `deploytool up`)")
-        ref = self.ref(name)
+        return self.connect_to(self.ref(name))
+
+    def connect_to(self, ref: ClusterRef) -> Connection:
+        """A Connection to the cluster `ref` names (known to exist); ClusterUnreachable if it does not answer."""
+        from deploytool.core.kube import Kube
+
         kube = Kube(str(ref.kubeconfig) if ref.kubeconfig else None, ref.context)
         kube.ping()
         return Connection(ref, kube, self.info, self.faults(kube))
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
-
-
-def wait_for(check: Callable[[], Any], timeout: float, interval: float = 0.5, what: str = "condition") -> Any:
-    """Call check() until it returns a truthy value (returned) or timeout seconds pass (TimeoutError).
-
-    Exceptions raised by check() count as 'not yet'; the last one is named in the TimeoutError.
-    """
-    deadline = time.monotonic() + timeout
-    last: BaseException | None = None
-    while True:
-        try:
-            value = check()
-            if value:
-                return value
-        except Exception as exc:  # noqa: BLE001 - retried until the deadline
-            last = exc
-        if time.monotonic() >= deadline:
-            hint = f" (last error: {_short(last)})" if last else ""
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{hint}")
-        time.sleep(interval)

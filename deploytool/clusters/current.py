@@ -18,6 +18,7 @@ from deploytool.clusters.status import ApiServerStatus, ClusterStatus, DeleteRes
 from deploytool.core import output
 from deploytool.core.conditions import is_ready
 from deploytool.core.errors import BadInput, ClusterUnreachable
+from deploytool.core.labels import ZONE
 
 if TYPE_CHECKING:
     from deploytool.core.kube import Kube
@@ -96,7 +97,7 @@ class CurrentProvider(ClusterProvider):
             for node in client.CoreV1Api(ref.api_client()).list_node(_request_timeout=10).items:
                 alloc = node.status.allocatable or {}
                 info.nodes.append(NodeStatus(node.metadata.name, is_ready(node), node_kind(node.metadata.labels, REAL),
-                                             (node.metadata.labels or {}).get("topology.kubernetes.io/zone", "-"),
+                                             (node.metadata.labels or {}).get(ZONE, "-"),
                                              alloc.get("cpu"), alloc.get("memory")))
             info.api_server = ApiServerStatus(True, version=version)
         except ClusterUnreachable as exc:

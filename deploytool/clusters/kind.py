@@ -16,20 +16,21 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from deploytool.clusters.base import REAL, ClusterProvider, ClusterRef, ClusterSpec, ProviderInfo, check_name, wait_for
+from deploytool.clusters.base import REAL, ClusterProvider, ClusterRef, ClusterSpec, ProviderInfo, check_name
 from deploytool.clusters.faults import Faults
 from deploytool.clusters.status import ApiServerStatus, ClusterStatus, DeleteResult, NodeStatus
 from deploytool.core import paths
 from deploytool.core.conditions import is_ready
 from deploytool.core.errors import BadInput, CommandFailed, ToolMissing
+from deploytool.core.labels import MILVUS_PORT, NODE_ZONES, ZONE
 from deploytool.core.steps import Step, run_steps
+from deploytool.core.wait import wait_until
 
 if TYPE_CHECKING:
     from deploytool.core.kube import Kube
 
-ZONES = ("zone-a", "zone-b", "zone-c")
 NODE_PORT = 31953  # the proxy Service's NodePort on kind (values override below)
-HOST_PORT = 19530
+HOST_PORT = MILVUS_PORT  # the host reaches Milvus on its usual port
 METRICS_SERVER_MANIFEST = Path(__file__).with_name("kind_metrics_server.yaml")
 
 # What up layers over the env's values on kind, so the host reaches Milvus through the NodePort.
@@ -46,7 +47,7 @@ def render_config(name: str, workers: int, host_port: int = HOST_PORT) -> dict[s
                                "protocol": "TCP"}],
     }]
     for index in range(workers):
-        nodes.append({"role": "worker", "labels": {"topology.kubernetes.io/zone": ZONES[index % len(ZONES)]}})
+        nodes.append({"role": "worker", "labels": {ZONE: NODE_ZONES[index % len(NODE_ZONES)]}})
     return {"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "name": name, "nodes": nodes}
 
 
@@ -139,7 +140,7 @@ class KindProvider(ClusterProvider):
 
     def _write_config(self, path: Path, name: str, workers: int) -> str:
         path.write_text(yaml.safe_dump(render_config(name, workers), sort_keys=False))
-        return f"1 control-plane + {workers} workers over {min(workers, len(ZONES))} zones"
+        return f"1 control-plane + {workers} workers over {min(workers, len(NODE_ZONES))} zones"
 
     def _create(self, name: str, config_path: Path) -> str:
         self._kind("create", "cluster", "--name", name, "--config", str(config_path),
@@ -163,7 +164,7 @@ class KindProvider(ClusterProvider):
         from kubernetes import client
 
         apps = client.AppsV1Api(api)
-        wait_for(lambda: (apps.read_namespaced_deployment("metrics-server", "kube-system").status.ready_replicas
+        wait_until(lambda: (apps.read_namespaced_deployment("metrics-server", "kube-system").status.ready_replicas
                           or 0) >= 1, timeout=300, what="metrics-server ready")
         return "ready"
 
@@ -195,7 +196,7 @@ class KindProvider(ClusterProvider):
                 labels = node.metadata.labels or {}
                 alloc = node.status.allocatable or {}
                 info.nodes.append(NodeStatus(node.metadata.name, is_ready(node), REAL,
-                                             labels.get("topology.kubernetes.io/zone", "-"),
+                                             labels.get(ZONE, "-"),
                                              alloc.get("cpu"), alloc.get("memory"),
                                              tuple(f"{t.key}:{t.effect}" for t in node.spec.taints or [])))
             info.api_server = ApiServerStatus(True, url, version)

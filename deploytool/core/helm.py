@@ -20,23 +20,44 @@ class Helm:
         self.kubeconfig = kubeconfig
         self.context = context
 
-    def _run(self, args: list[str], timeout: float = 900) -> str:
+    def _argv(self, args: list[str]) -> list[str]:
         argv = [self.binary, *args]
         if self.kubeconfig:
             argv += ["--kubeconfig", self.kubeconfig]
         if self.context:
             argv += ["--kube-context", self.context]
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        return argv
+
+    def _run(self, args: list[str], timeout: float = 900) -> str:
+        """Run helm to completion. helm runs in a session of its own, so a Ctrl-C meant for deploytool
+        does not reach it half-way through a release operation: on KeyboardInterrupt (or any other
+        exception) helm is stopped here, and the caller settles what it left (deploy/release.py)."""
+        argv = self._argv(args)
+        with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True) as proc:
+            try:
+                out, err = proc.communicate(timeout=timeout)
+            except BaseException:
+                proc.kill()
+                proc.communicate()
+                raise
         if proc.returncode != 0:
-            raise CommandFailed(argv, proc.returncode, proc.stderr or proc.stdout)
-        return proc.stdout
+            raise CommandFailed(argv, proc.returncode, err or out)
+        return out
 
     def template(self, release: str, chart: Path, namespace: str, values: dict[str, Any]) -> str:
-        with _values_file(values) as vf:
-            try:
-                return self._run(["template", release, str(chart), "--namespace", namespace, "-f", vf])
-            except CommandFailed as exc:
-                raise BadInput(f"helm template failed: {exc.output.strip().splitlines()[-1]}") from exc
+        return self.start_template(release, chart, namespace, values).result()
+
+    def start_template(self, release: str, chart: Path, namespace: str, values: dict[str, Any]) -> Templating:
+        """Start `helm template` in the background (the caller validates meanwhile); .result() waits."""
+        values_file = _values_file(values)
+        argv = self._argv(["template", release, str(chart), "--namespace", namespace, "-f", values_file.__enter__()])
+        try:
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        except BaseException:
+            values_file.__exit__()
+            raise
+        return Templating(argv, proc, values_file)
 
     def lint(self, chart: Path, values: dict[str, Any]) -> str:
         with _values_file(values) as vf:
@@ -51,8 +72,9 @@ class Helm:
         with _values_file(values) as vf:
             return self._run([*args, "-f", vf], timeout=timeout_s + 120)
 
-    def uninstall(self, release: str, namespace: str, timeout_s: int = 300) -> str:
-        return self._run(["uninstall", release, "--namespace", namespace, "--wait", "--timeout", f"{timeout_s}s"])
+    def uninstall(self, release: str, namespace: str, timeout_s: int = 300, wait: bool = True) -> str:
+        return self._run(["uninstall", release, "--namespace", namespace, *(["--wait"] if wait else []),
+                          "--timeout", f"{timeout_s}s"])
 
     def history(self, release: str, namespace: str) -> list[dict[str, Any]]:
         try:
@@ -70,9 +92,32 @@ class Helm:
         out = self._run(["get", "values", release, "--namespace", namespace, "--output", "json"])
         return json.loads(out or "{}") or {}
 
-    def rollback(self, release: str, namespace: str, revision: int, timeout_s: int = 600) -> str:
-        return self._run(["rollback", release, str(revision), "--namespace", namespace, "--wait",
+    def rollback(self, release: str, namespace: str, revision: int, timeout_s: int = 600, wait: bool = True) -> str:
+        return self._run(["rollback", release, str(revision), "--namespace", namespace, *(["--wait"] if wait else []),
                           "--timeout", f"{timeout_s}s"], timeout=timeout_s + 60)
+
+
+class Templating:
+    """A running `helm template`: result() waits for its output, cancel() stops it."""
+
+    def __init__(self, argv: list[str], proc: subprocess.Popen[str], values_file: _values_file) -> None:
+        self.argv, self.proc, self.values_file = argv, proc, values_file
+
+    def result(self, timeout: float = 300) -> str:
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        finally:
+            self.cancel()
+        if self.proc.returncode != 0:
+            failed = CommandFailed(self.argv, self.proc.returncode, err or out)
+            raise BadInput(f"helm template failed: {failed.output.strip().splitlines()[-1]}") from failed
+        return out
+
+    def cancel(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+        self.values_file.__exit__()
 
 
 class _values_file:

@@ -69,9 +69,7 @@ class Kube:
         self.api.close()
 
 
-def labels(**pairs: str) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted(pairs.items()))
 
-
-def release_selector(release: str) -> str:
-    return labels(**{"app.kubernetes.io/instance": release})
+# Defined in core.labels; re-exported because branches written before the move import them from here.
+from deploytool.core.labels import release_selector  # noqa: E402, F401
+from deploytool.core.labels import selector as labels  # noqa: E402, F401

@@ -1,40 +1,51 @@
-"""Human and machine output. Status lines go to stderr, data (json) to stdout."""
+"""Human and machine output. Status lines go to stderr, data (json) to stdout.
+
+Colour only on a terminal (and never with NO_COLOR set); plain writes, so importing this costs
+nothing at start-up.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
-from typing import Any
-
-from rich.console import Console
-from rich.markup import escape
+from typing import Any, TextIO
 
 OK = "✓"
 FAIL = "✗"
 WARN = "!"
 
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
-_out = Console(highlight=False, soft_wrap=True)
+_COLOURS = {OK: "32", FAIL: "31", WARN: "33"}  # ANSI green, red, yellow
+
+
+def _paint(stream: TextIO, code: str, text: str) -> str:
+    if not code or os.environ.get("NO_COLOR") or not getattr(stream, "isatty", lambda: False)():
+        return text
+    return f"\033[{code}m{text}\033[0m"
+
+
+def _write(stream: TextIO, text: str) -> None:
+    stream.write(text + "\n")
+    stream.flush()
 
 
 def status(mark: str, name: str, seconds: float | None = None, detail: str = "") -> None:
-    colour = {OK: "green", FAIL: "red", WARN: "yellow"}.get(mark, "")
     timing = f" ({seconds:.1f}s)" if seconds is not None else ""
     extra = f" — {detail}" if detail else ""
-    _err.print(f"[{colour}]{mark}[/{colour}] {name}{timing}{extra}" if colour else f"{mark} {name}{timing}{extra}")
+    _write(sys.stderr, f"{_paint(sys.stderr, _COLOURS.get(mark, ''), mark)} {name}{timing}{extra}")
 
 
 def info(message: str) -> None:
-    _err.print(message, markup=False)
+    _write(sys.stderr, message)
 
 
 def error(message: str) -> None:
-    _err.print(f"[red]error:[/red] {escape(message)}")
+    _write(sys.stderr, f"{_paint(sys.stderr, _COLOURS[FAIL], 'error:')} {message}")
 
 
 def line(message: str) -> None:
     """Plain result text on stdout."""
-    _out.print(message, markup=False)
+    _write(sys.stdout, message)
 
 
 def emit_json(data: Any) -> None:

@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploytool.core.wait import wait_until
+
 
 @dataclass(frozen=True)
 class ProcInfo:
@@ -140,12 +142,10 @@ def start_daemon(
 
 
 def wait_gone(pid: int, expected_start: int | None, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not pid_alive(pid, expected_start):
-            return True
-        time.sleep(0.1)
-    return not pid_alive(pid, expected_start)
+    try:
+        return wait_until(lambda: not pid_alive(pid, expected_start), timeout, 0.1, f"pid {pid} to exit", retry=())
+    except TimeoutError:
+        return False
 
 
 def stop_pid(pid: int, expected_start: int | None = None, timeout: float = 10.0, group: bool = True) -> bool:

@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 from deploytool.core import output
 
 C = TypeVar("C")
+T = TypeVar("T")
 
 
 @dataclass
@@ -71,3 +72,16 @@ def run_steps(ctx: C, steps: list[Step[C]], record: Run | None = None, quiet: bo
         if not quiet:
             output.status(output.OK, step.name, seconds, detail)
     return record
+
+
+def run_step(record: Run, name: str, produce: Callable[[], tuple[T, str]], quiet: bool = False) -> T:
+    """One step that produces a value (a plan, a connection): produce() returns (value, detail)."""
+    box: list[T] = []
+
+    def run(_: None) -> str:
+        value, detail = produce()
+        box.append(value)
+        return detail
+
+    run_steps(None, [Step(name, run)], record, quiet)
+    return box[0]

@@ -8,17 +8,17 @@ A changed pair replaces the Secret and `up` restarts the pods so they all read t
 
 from __future__ import annotations
 
-import base64
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from deploytool.core.errors import BadInput
 from deploytool.core.kube import Kube
+from deploytool.core.labels import INSTANCE, MANAGED_BY, MANAGER
 from deploytool.render.values import NotYAML, load_yaml_text, read_text_file
 
 ACCESS_KEY, SECRET_KEY = "access-key", "secret-key"
@@ -74,15 +74,21 @@ def must_come_from_user(env: str) -> bool:
     return env not in GENERATING_ENVS
 
 
-def resolve(env: str, given: Credentials | None, existing: bool) -> Credentials | None:
-    """What to put in the Secret, from explicit()'s result; None means: keep the existing Secret."""
+def choose(env: str, given: Credentials | None, existing: Mapping[str, str]) -> Credentials:
+    """What the Secret must hold, from explicit()'s result and the Secret's current data ({} if
+    there is none): the given pair, else the existing one (kept as is), else for dev a new pair."""
     if given:
         return given
-    if existing:
-        return None
+    if existing.get(ACCESS_KEY) and existing.get(SECRET_KEY):
+        return Credentials(existing[ACCESS_KEY], existing[SECRET_KEY], "the existing Secret")
     if not must_come_from_user(env):
         return Credentials("dt-" + secrets.token_hex(6), secrets.token_urlsafe(24), "generated")
     raise BadInput(missing_message(env))
+
+
+def differs(creds: Credentials, existing: Mapping[str, str]) -> bool:
+    """True if writing creds changes a Secret that holds `existing` (a new Secret counts as a change)."""
+    return (existing.get(ACCESS_KEY), existing.get(SECRET_KEY)) != (creds.access_key, creds.secret_key)
 
 
 def missing_message(env: str) -> str:
@@ -90,28 +96,17 @@ def missing_message(env: str) -> str:
             f"or pass --credentials-file (only dev generates them)")
 
 
-def read_existing(kube: Kube, namespace: str, name: str) -> dict[str, str] | None:
-    try:
-        secret = kube.core.read_namespaced_secret(name, namespace)
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
-    return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
-
-
-def apply(kube: Kube, namespace: str, name: str, release: str, creds: Credentials) -> str:
+def apply(kube: Kube, namespace: str, name: str, release: str, creds: Credentials, existing: Mapping[str, str]) -> str:
+    """Make the Secret hold creds; `existing` is its data as read before ({} if it does not exist)."""
+    if not differs(creds, existing):
+        return f"{name} unchanged"
     body = client.V1Secret(
-        metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels={
-            "app.kubernetes.io/instance": release, "app.kubernetes.io/managed-by": "deploytool"}),
+        metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels={INSTANCE: release, MANAGED_BY: MANAGER}),
         type="Opaque",
         string_data={ACCESS_KEY: creds.access_key, SECRET_KEY: creds.secret_key},
     )
-    current = read_existing(kube, namespace, name)
-    if current is None:
+    if not existing:
         kube.core.create_namespaced_secret(namespace, body)
         return f"created {name} ({creds.source})"
-    if current.get(ACCESS_KEY) == creds.access_key and current.get(SECRET_KEY) == creds.secret_key:
-        return f"{name} unchanged"
     kube.core.replace_namespaced_secret(name, namespace, body)
     return f"updated {name} ({creds.source})"

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from deploytool.core import quantity
+from deploytool.core.labels import COMPONENT
 from deploytool.core.quantity import format_bytes, format_cpu
 
 
@@ -65,7 +66,7 @@ def demands_from_objects(objects: list[dict[str, Any]]) -> list[PodDemand]:
         cpu, mem = _requests(spec)
         terms = (((spec.get("affinity") or {}).get("podAntiAffinity") or {})
                  .get("requiredDuringSchedulingIgnoredDuringExecution") or [])
-        component = obj["metadata"].get("labels", {}).get("app.kubernetes.io/component", obj["metadata"]["name"])
+        component = obj["metadata"].get("labels", {}).get(COMPONENT, obj["metadata"]["name"])
         demands.append(PodDemand(component, replicas_of(obj, objects), cpu, mem,
                                  terms[0]["topologyKey"] if terms else None,
                                  tuple(sorted((spec.get("nodeSelector") or {}).items())),
@@ -178,6 +179,14 @@ def _pods(value: Any, replicas: int, round_up: bool) -> int:
     return int(value or 0)
 
 
+def surge_pods(obj: dict[str, Any], replicas: int) -> int:
+    """Pods a Deployment's rolling update adds above its replicas (0 for Recreate)."""
+    strategy = obj["spec"].get("strategy") or {}
+    if strategy.get("type") == "Recreate":
+        return 0
+    return _pods((strategy.get("rollingUpdate") or {}).get("maxSurge", "25%"), replicas, round_up=True)
+
+
 def rollout_warnings(objects: list[dict[str, Any]], nodes: list[NodeRoom]) -> list[str]:
     """Deployments whose rolling update cannot progress: required anti-affinity, surge > 0 and
     maxUnavailable 0 need one more topology domain than replicas for the surge pod."""
@@ -190,7 +199,7 @@ def rollout_warnings(objects: list[dict[str, Any]], nodes: list[NodeRoom]) -> li
                  .get("requiredDuringSchedulingIgnoredDuringExecution") or [])
         rolling = (obj["spec"].get("strategy") or {}).get("rollingUpdate") or {}
         replicas = replicas_of(obj, objects)
-        if not terms or _pods(rolling.get("maxSurge", "25%"), replicas, round_up=True) == 0:
+        if not terms or surge_pods(obj, replicas) == 0:
             continue
         if _pods(rolling.get("maxUnavailable", "25%"), replicas, round_up=False) > 0:
             continue

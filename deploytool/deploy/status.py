@@ -7,7 +7,8 @@ from typing import Any
 from deploytool.core.config import Target
 from deploytool.core.helm import Helm
 from deploytool.core.hpa import current_utilization, target_utilization
-from deploytool.core.kube import Kube, release_selector
+from deploytool.core.kube import Kube
+from deploytool.core.labels import release_selector
 from deploytool.deploy.workloads import list_workloads, pods_by_node
 
 
@@ -33,7 +34,7 @@ def gather(kube: Kube, helm: Helm, target: Target) -> dict[str, Any]:
         "release_status": last.get("status") if last else None,
         "chart": last.get("chart") if last else None,
         "components": [w.as_dict() for w in workloads],
-        "healthy": bool(workloads) and all(w.settled for w in workloads),
+        "healthy": bool(workloads) and all(w.fully_rolled for w in workloads),
         "pods_by_node": pods_by_node(kube, target.namespace, selector),
         "hpas": sorted(hpas, key=lambda h: h["name"]),
     }

@@ -26,6 +26,7 @@ from deploytool.core import quantity
 from deploytool.core.conditions import is_ready
 from deploytool.core.errors import BadInput
 from deploytool.core.hpa import target_utilization
+from deploytool.core.labels import component_selector
 from deploytool.drills.checks import expected_hpa_replicas, first_time, series
 from deploytool.drills.model import Assertion
 from deploytool.drills.runner import Drill, DrillContext
@@ -187,7 +188,7 @@ class AutoscaleDrill(Drill):
         if self.loadgen is not None:
             self.loadgen.stop()
         if self.simulated:
-            ctx.faults.stop_cpu(ctx.target.namespace, f"{ctx.selector},app.kubernetes.io/component={self.component}")
+            ctx.faults.stop_cpu(ctx.target.namespace, component_selector(ctx.target.release, self.component))
         if self.patched:
             patch = ([{"op": "replace", "path": "/spec/behavior", "value": self.saved_behavior}]
                      if self.saved_behavior else [{"op": "remove", "path": "/spec/behavior"}])

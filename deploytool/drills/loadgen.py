@@ -15,11 +15,9 @@ import time
 import uuid
 from typing import Any
 
-from deploytool.core.conditions import pod_ready
-from deploytool.core.kube import Kube, labels
-from deploytool.core.portforward import PodPortForward
-
-MILVUS_PORT = 19530
+from deploytool.core.kube import Kube
+from deploytool.deploy.milvus_client import PodClient, create_loaded_collection
+from deploytool.deploy.workloads import ready_pods
 
 
 class LoadGenerator:
@@ -35,40 +33,22 @@ class LoadGenerator:
         self.errors = 0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._forwards: list[PodPortForward] = []
+        self._clients: list[PodClient] = []
         self._admin: Any = None
 
-    def _pods(self) -> list[str]:
-        selector = labels(**{"app.kubernetes.io/instance": self.release, "app.kubernetes.io/component": self.component})
-        pods = self.kube.core.list_namespaced_pod(self.namespace, label_selector=selector).items
-        return sorted(p.metadata.name for p in pods if pod_ready(p) and not p.metadata.deletion_timestamp)
-
     def _client(self, pod: str) -> Any:
-        from pymilvus import MilvusClient
-
-        forward = PodPortForward(self.kube.core, self.namespace, pod, MILVUS_PORT)
-        self._forwards.append(forward)
-        return MilvusClient(uri=f"http://127.0.0.1:{forward.start()}", timeout=30)
+        conn = PodClient(self.kube, self.namespace, pod)
+        self._clients.append(conn)
+        return conn.client
 
     def start(self) -> LoadGenerator:
-        from pymilvus import DataType, MilvusClient
-
-        pods = self._pods()
+        pods = [str(p.metadata.name) for p in ready_pods(self.kube, self.namespace, self.release, self.component)]
         if not pods:
             raise RuntimeError(f"no ready {self.component} pod for the load generator")
         admin = self._client(pods[0])
-        schema = MilvusClient.create_schema(auto_id=False)
-        schema.add_field("id", DataType.INT64, is_primary=True)
-        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
-        admin.create_collection(self.collection, schema=schema)
         rng = random.Random(3)
-        for start in range(0, self.count, 2000):
-            admin.insert(self.collection, [{"id": i, "vector": [rng.random() for _ in range(self.dim)]}
-                                           for i in range(start, min(self.count, start + 2000))])
-        index = admin.prepare_index_params()
-        index.add_index(field_name="vector", index_type="FLAT", metric_type="L2")
-        admin.create_index(self.collection, index)
-        admin.load_collection(self.collection)
+        create_loaded_collection(admin, self.collection, self.dim,
+                                 ([rng.random() for _ in range(self.dim)] for _ in range(self.count)))
         self._admin = admin
         for n in range(self.workers):
             thread = threading.Thread(target=self._work, args=(pods[n % len(pods)], n), daemon=True,
@@ -99,8 +79,7 @@ class LoadGenerator:
         try:
             if self._admin is not None:
                 self._admin.drop_collection(self.collection)
-                self._admin.close()
         except Exception:  # noqa: BLE001 - best effort
             pass
-        for forward in self._forwards:
-            forward.stop()
+        for conn in self._clients:
+            conn.close()

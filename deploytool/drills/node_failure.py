@@ -18,6 +18,7 @@ import time
 
 from deploytool.core.conditions import is_ready
 from deploytool.core.errors import BadInput
+from deploytool.core.labels import COMPONENT
 from deploytool.drills import faults
 from deploytool.drills.checks import anti_affinity_assertion, endpoints_assertion, recovery
 from deploytool.drills.model import Assertion
@@ -28,7 +29,6 @@ from deploytool.drills.runner import Drill, DrillContext
 # node that fails), so a few errors are expected and allowed.
 DEFAULT_MAX_ERRORS = 3
 DETECTION_TIMEOUT = 180.0
-COMPONENT = "app.kubernetes.io/component"
 
 
 def _ready_nodes(ctx: DrillContext) -> list[str]:

@@ -27,14 +27,14 @@ import time
 import uuid
 from typing import Any
 
-from deploytool.core.conditions import pod_ready
 from deploytool.core.errors import CheckFailed
-from deploytool.core.kube import Kube, labels
-from deploytool.core.portforward import PodPortForward
+from deploytool.core.kube import Kube
+from deploytool.core.wait import wait_until
+from deploytool.deploy.milvus_client import PodClient, create_loaded_collection
+from deploytool.deploy.workloads import ready_pods
 from deploytool.drills.model import PodSample, ProbeSample
 from deploytool.drills.recorder import Clock
 
-MILVUS_PORT = 19530
 AVOID_SECONDS = 30.0
 
 
@@ -49,25 +49,12 @@ def _quiet_pymilvus() -> dict[str, int]:
     return old
 
 
-class _Connection:
+class _Connection(PodClient):
+    """A client to one pod, and the node that pod runs on (a severed node cuts it)."""
+
     def __init__(self, kube: Kube, namespace: str, pod: str, node: str, timeout_s: float) -> None:
-        from pymilvus import MilvusClient
-
-        self.pod, self.node = pod, node
-        self.forward = PodPortForward(kube.core, namespace, pod, MILVUS_PORT)
-        port = self.forward.start()
-        try:
-            self.client = MilvusClient(uri=f"http://127.0.0.1:{port}", timeout=timeout_s)
-        except Exception:
-            self.forward.stop()
-            raise
-
-    def close(self) -> None:
-        try:
-            self.client.close()
-        except Exception:  # noqa: BLE001 - closing is best effort
-            pass
-        self.forward.stop()
+        super().__init__(kube, namespace, pod, timeout_s)
+        self.node = node
 
 
 class Probe:
@@ -100,13 +87,10 @@ class Probe:
 
     # -- choosing and opening connections ----------------------------------------------------
     def _candidates(self) -> list[tuple[str, str]]:
-        selector = labels(**{"app.kubernetes.io/instance": self.release, "app.kubernetes.io/component": self.component})
-        pods = self.kube.core.list_namespaced_pod(self.namespace, label_selector=selector, _request_timeout=10).items
         now = time.monotonic()
-        found = []
-        for pod in pods:
-            if pod_ready(pod) and not pod.metadata.deletion_timestamp and self._avoid.get(pod.metadata.name, 0) < now:
-                found.append((str(pod.metadata.name), str(pod.spec.node_name or "")))
+        found = [(str(pod.metadata.name), str(pod.spec.node_name or ""))
+                 for pod in ready_pods(self.kube, self.namespace, self.release, self.component)
+                 if self._avoid.get(pod.metadata.name, 0) < now]
         found.sort(key=lambda p: (p[1] != self.prefer_node, p[0]))
         return found
 
@@ -175,28 +159,9 @@ class Probe:
     # -- lifecycle ---------------------------------------------------------------------------
     def prepare(self) -> str:
         """Connect, create and load the probe's collection. Returns the pod it connected to."""
-        from pymilvus import DataType, MilvusClient
-
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                self._conn = self._open()
-                break
-            except Exception as exc:  # noqa: BLE001 - retried until the deadline
-                if time.monotonic() > deadline:
-                    raise CheckFailed(f"probe cannot connect: {exc}") from exc
-                time.sleep(2)
-        milvus = self._conn.client
-        schema = MilvusClient.create_schema(auto_id=False)
-        schema.add_field("id", DataType.INT64, is_primary=True)
-        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
-        milvus.create_collection(self.collection, schema=schema, timeout=30)
-        self.created = True
-        milvus.insert(self.collection, [{"id": i, "vector": v} for i, v in enumerate(self.vectors)], timeout=30)
-        index = milvus.prepare_index_params()
-        index.add_index(field_name="vector", index_type="FLAT", metric_type="L2")
-        milvus.create_index(self.collection, index, timeout=30)
-        milvus.load_collection(self.collection, timeout=60)
+        self._conn = wait_until(self._open, 60, 2, "the probe to connect", error=CheckFailed)
+        self.created = True  # from here on, finish() drops the collection (also if creating it fails half-way)
+        create_loaded_collection(self._conn.client, self.collection, self.dim, self.vectors)
         return self._conn.pod
 
     def start(self) -> Probe:

@@ -23,7 +23,8 @@ from urllib3.exceptions import HTTPError
 
 from deploytool.core.conditions import is_ready, pod_ready
 from deploytool.core.hpa import current_utilization
-from deploytool.core.kube import Kube, release_selector
+from deploytool.core.kube import Kube
+from deploytool.core.labels import COMPONENT, release_selector
 from deploytool.drills.model import (
     EndpointSample,
     HpaSample,
@@ -34,7 +35,6 @@ from deploytool.drills.model import (
     WorkloadSample,
 )
 
-COMPONENT_LABEL = "app.kubernetes.io/component"
 SERVICE_LABEL = "kubernetes.io/service-name"
 WATCH_SECONDS = 3
 
@@ -73,7 +73,7 @@ def workload_info(obj: Any, kind: str) -> WorkloadInfo:
     affinity = obj.spec.template.spec.affinity
     terms = (affinity.pod_anti_affinity.required_during_scheduling_ignored_during_execution
              if affinity and affinity.pod_anti_affinity else None) or []
-    component = (obj.metadata.labels or {}).get(COMPONENT_LABEL, obj.metadata.name)
+    component = (obj.metadata.labels or {}).get(COMPONENT, obj.metadata.name)
     return WorkloadInfo(component, kind, obj.metadata.name, max_unavailable, max_surge,
                         terms[0].topology_key if terms else None)
 
@@ -165,7 +165,7 @@ class Recorder:
                 self.rec.workloads[info.component] = info
                 replicas[info.component] = obj.spec.replicas or 0
         for pdb in self._policy.list_namespaced_pod_disruption_budget(self.namespace, label_selector=selector).items:
-            component = (pdb.metadata.labels or {}).get(COMPONENT_LABEL)
+            component = (pdb.metadata.labels or {}).get(COMPONENT)
             if component in self.rec.workloads and pdb.spec.max_unavailable is not None:
                 self.rec.workloads[component].pdb_max_unavailable = _int_or_percent(
                     pdb.spec.max_unavailable, replicas[component], False)
@@ -221,7 +221,7 @@ class Recorder:
     def _on_workload(self, event: str, obj: Any) -> None:
         if event == "DELETED":
             return
-        component = (obj.metadata.labels or {}).get(COMPONENT_LABEL, obj.metadata.name)
+        component = (obj.metadata.labels or {}).get(COMPONENT, obj.metadata.name)
         st = obj.status
         values = (obj.spec.replicas or 0, st.ready_replicas or 0, st.available_replicas or 0,
                   st.updated_replicas or 0, st.replicas or 0)
@@ -231,7 +231,7 @@ class Recorder:
     def _on_pod(self, event: str, pod: Any) -> None:
         labels = pod.metadata.labels or {}
         containers = pod.spec.containers or []
-        sample = PodSample(self.clock.now(), pod.metadata.name, labels.get(COMPONENT_LABEL, ""),
+        sample = PodSample(self.clock.now(), pod.metadata.name, labels.get(COMPONENT, ""),
                            pod.spec.node_name or "", pod.status.phase or "", pod_ready(pod),
                            pod.metadata.deletion_timestamp is not None, event == "DELETED",
                            image_tag(containers[0].image) if containers else "")

@@ -26,10 +26,13 @@ from deploytool.core import output
 from deploytool.core.config import Target
 from deploytool.core.errors import BadInput
 from deploytool.core.helm import Helm
-from deploytool.core.kube import Kube, release_selector
+from deploytool.core.kube import Kube
+from deploytool.core.labels import release_selector
+from deploytool.core.rollout import Rollout
+from deploytool.core.wait import wait_until
 from deploytool.deploy import cluster_select
 from deploytool.deploy.cluster_select import ClusterChoice
-from deploytool.deploy.workloads import WorkloadState, list_workloads
+from deploytool.deploy.workloads import list_workloads
 from deploytool.drills.checks import probe_assertion
 from deploytool.drills.model import Assertion, DrillResult, Phase, Recording
 from deploytool.drills.probe import Probe
@@ -96,25 +99,19 @@ class DrillContext:
         output.info(f"  {t:7.1f}s  {name}" + (f" — {detail}" if detail else ""))
         return t
 
-    def workloads(self) -> list[WorkloadState]:
+    def workloads(self) -> list[Rollout]:
         return list_workloads(self.kube, self.target.namespace, self.selector)
 
     def wait(self, predicate: Callable[[], bool], timeout_s: float, interval: float = 1.0) -> bool:
         """Poll predicate until it holds (True) or timeout_s passes (False); errors count as 'not yet'."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                if predicate():
-                    return True
-            except (ApiException, HTTPError, OSError):  # transient API errors while the cluster churns
-                pass
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(interval)
+        try:  # transient API errors while the cluster churns count as 'not yet'
+            return wait_until(predicate, timeout_s, interval, retry=(ApiException, HTTPError, OSError))
+        except TimeoutError:
+            return False
 
     def all_settled(self) -> bool:
         states = self.workloads()
-        return bool(states) and all(s.settled for s in states)
+        return bool(states) and all(s.fully_rolled for s in states)
 
 
 class Drill(abc.ABC):

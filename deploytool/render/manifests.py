@@ -7,13 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from deploytool.core import paths
+from deploytool.core import paths, yamlio
 from deploytool.core.config import Target
 from deploytool.core.errors import BadInput, Problem, ValidationFailed
 from deploytool.core.helm import Helm
-from deploytool.render.validate import validate
 from deploytool.render.values import Layers
 
 
@@ -35,18 +32,34 @@ class Rendered:
 
 def check(layers: Layers) -> tuple[dict[str, Any], list[Problem]]:
     values = layers.merged()
-    return values, validate(layers.env, values)
+    return values, _validate(layers.env, values)
+
+
+def _validate(env: str, values: dict[str, Any]) -> list[Problem]:
+    from deploytool.render.validate import validate  # jsonschema: imported while helm runs
+
+    return validate(env, values)
 
 
 def render(layers: Layers, target: Target | None = None, helm: Helm | None = None) -> Rendered:
-    """Layer, validate (raising ValidationFailed with every problem) and template."""
+    """Layer, validate (raising ValidationFailed with every problem) and template.
+
+    `helm template` runs while the values are validated (it writes nothing); its output is used
+    only when they are valid.
+    """
     target = target or Target(layers.env)
-    values, problems = check(layers)
-    if problems:
-        raise ValidationFailed(layers.env, problems)
+    values = layers.merged()
     helm = helm or Helm()
-    text = helm.template(target.release, paths.chart_dir(), target.namespace, values)
-    objects = [doc for doc in yaml.safe_load_all(text) if doc]
+    templating = helm.start_template(target.release, paths.chart_dir(), target.namespace, values)
+    try:
+        problems = _validate(layers.env, values)
+    except BaseException:
+        templating.cancel()
+        raise
+    if problems:
+        templating.cancel()
+        raise ValidationFailed(layers.env, problems)
+    objects = [doc for doc in yamlio.load_all(templating.result()) if doc]
     objects.sort(key=lambda o: (o["kind"], o["metadata"]["name"]))
     return Rendered(target, values, objects)
 
@@ -56,7 +69,7 @@ def object_filename(obj: dict[str, Any]) -> str:
 
 
 def dump(obj: Any) -> str:
-    return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False, width=1000)
+    return yamlio.dump(obj, sort_keys=True, default_flow_style=False, width=1000)
 
 
 def manifest_files(rendered: Rendered) -> dict[str, str]:

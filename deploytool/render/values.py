@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from deploytool.core import paths
+from deploytool.core import paths, yamlio
 from deploytool.core.config import Target
 from deploytool.core.errors import BadInput, UnknownEnvironment
 
@@ -105,7 +105,7 @@ def load_yaml_text(text: str, source: str) -> Any:
 
     Messages name the source and the key path or line, never a value (values may be credentials).
     """
-    loader = yaml.SafeLoader(text)
+    loader = yamlio.SafeLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -12,7 +16,10 @@ from typer.testing import CliRunner
 from deploytool.cli.main import app
 from deploytool.clusters.base import ClusterSpec
 from deploytool.clusters.local import LocalProvider
+from deploytool.core.helm import Helm
 from deploytool.core.kube import Kube
+from deploytool.core.wait import wait_until
+from deploytool.deploy.release import read_state
 
 pytestmark = pytest.mark.cluster
 runner = CliRunner()
@@ -112,3 +119,114 @@ def test_prod_needs_credentials(local_cluster, monkeypatch: pytest.MonkeyPatch) 
     assert result.exit_code == 2 and "needs object-storage credentials" in result.output
     kube = Kube(str(local_cluster.kubeconfig), local_cluster.context)
     assert "milvus-prod" not in {ns.metadata.name for ns in kube.core.list_namespace().items}
+
+
+def _up_in_background(*args: str) -> subprocess.Popen[str]:
+    """`deploytool up` as its own process group, as a shell runs it (Ctrl-C signals the group)."""
+    return subprocess.Popen([sys.executable, "-m", "deploytool.cli.main", "up", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _ctrl_c_while_pending(proc: subprocess.Popen[str], helm: Helm, status: str) -> str:
+    """Wait until helm has marked the release `status`, then Ctrl-C the run; its stderr."""
+    try:
+        wait_until(lambda: read_state(helm, "milvus", "milvus-dev").status == status, 240, 0.5,
+                   f"the release to be {status}")
+    except TimeoutError:
+        proc.kill()
+        raise AssertionError(f"never {status}: {proc.communicate()[1][-2000:]}") from None
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130, err
+    assert "✗ helm upgrade --install" in err and "interrupted" in err, err
+    return err
+
+
+def test_interrupted_up_leaves_no_pending_release_and_the_next_up_converges(local_cluster, creds) -> None:
+    """Ctrl-C during the helm step, of an install and of an upgrade: the release is settled (never
+    left pending-*), and the next `up` converges. A ResourceQuota of 0 pods holds helm in its wait
+    (pending) long enough to interrupt it there; deleting the quota lets the next `up` finish."""
+    where = ["--provider", "local", "--context", local_cluster.name, "--no-smoke", "--no-verify"]
+    kube = Kube(str(local_cluster.kubeconfig), local_cluster.context)
+    helm = Helm(str(local_cluster.kubeconfig), local_cluster.context)
+    quota = {"metadata": {"name": "hold-pods"}, "spec": {"hard": {"pods": "0"}}}
+    kube.core.create_namespace({"metadata": {"name": "milvus-dev"}})
+    try:
+        kube.core.create_namespaced_resource_quota("milvus-dev", quota)
+        _ctrl_c_while_pending(_up_in_background("--env", "dev", *where), helm, "pending-install")
+        assert read_state(helm, "milvus", "milvus-dev").history == (), "a first install that never deployed is gone"
+
+        kube.core.delete_namespaced_resource_quota("hold-pods", "milvus-dev")
+        first = cli("up", "--env", "dev", *where, "--output", "json")
+        assert first.exit_code == 0, first.output
+        assert json.loads(first.stdout)["revision"] == 1
+
+        kube.core.create_namespaced_resource_quota("milvus-dev", quota)
+        _ctrl_c_while_pending(_up_in_background("--env", "dev", *where, "--set", "config.proxy.maxNameLength=300"),
+                              helm, "pending-upgrade")
+        state = read_state(helm, "milvus", "milvus-dev")
+        assert state.deployed and state.revision == 3, state.history  # 2 was the upgrade, 3 the rollback to 1
+        assert "Rollback to 1" in str(state.history[-1].get("description")), state.history
+
+        kube.core.delete_namespaced_resource_quota("hold-pods", "milvus-dev")
+        again = cli("up", "--env", "dev", *where, "--output", "json")
+        assert again.exit_code == 0, again.output
+        helm_step = next(s for s in json.loads(again.stdout)["steps"] if s["name"] == "helm upgrade --install")
+        assert "unchanged (revision 3)" in helm_step["detail"], "the rollback restored the desired state"
+    finally:
+        assert cli("down", "--env", "dev", "--provider", "local", "--context", local_cluster.name,
+                   "--delete-data").exit_code == 0
+
+
+def test_up_sizes_a_new_cluster_so_prod_can_roll(creds) -> None:
+    """A cluster `up` creates holds prod *while rolling*: 3 replicas + maxSurge 1 under required
+    anti-affinity need 4 nodes (the old fixed default of 3 could never roll proxy or querynode)."""
+    name = f"dt-size-{uuid.uuid4().hex[:6]}"
+    try:
+        result = cli("up", "--env", "prod", "--provider", "local", "--context", name, "--no-smoke", "--no-verify",
+                     "--output", "json")
+        assert result.exit_code == 0, result.output
+        steps = {s["name"]: s["detail"] for s in json.loads(result.stdout)["steps"]}
+        assert steps["plan"].endswith(f"will create local/{name} with 4 nodes; credentials from environment; "
+                                      "then no checks")
+        assert f"local/{name} created with 4 nodes (proxy, querynode: 3 replicas + maxSurge 1" in steps["cluster"]
+        assert "4 nodes have" in steps["pre-flight"] and "warning" not in steps["pre-flight"]
+        ref = LocalProvider().ref(name)
+        assert len(Kube(str(ref.kubeconfig), ref.context).core.list_node().items) == 4
+    finally:
+        LocalProvider().delete(name, progress=False)
+
+
+def test_preflight_warns_that_prod_cannot_roll_on_three_nodes(local_cluster, creds) -> None:
+    where = ["--provider", "local", "--context", local_cluster.name]
+    try:
+        result = cli("up", "--env", "prod", *where, "--no-smoke", "--no-verify", "--output", "json")
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.stdout)
+        assert {w.split(":")[0] for w in data["preflight"]["warnings"]} == {"milvus-proxy", "milvus-querynode"}
+        preflight = next(s for s in data["steps"] if s["name"] == "pre-flight")["detail"]
+        assert "warning: milvus-" in preflight and "one more kubernetes.io/hostname domain" in preflight
+    finally:
+        assert cli("down", "--env", "prod", *where, "--delete-data").exit_code == 0
+
+
+def test_new_credentials_replace_the_secret_and_restart_the_pods(local_cluster, monkeypatch) -> None:
+    where = ["--provider", "local", "--context", local_cluster.name, "--no-smoke", "--no-verify"]
+    monkeypatch.delenv("DEPLOYTOOL_S3_ACCESS_KEY", raising=False)
+    monkeypatch.delenv("DEPLOYTOOL_S3_SECRET_KEY", raising=False)
+    try:
+        first = cli("up", "--env", "dev", *where, "--output", "json")
+        assert first.exit_code == 0, first.output
+        assert "restart for new credentials" not in [s["name"] for s in json.loads(first.stdout)["steps"]]
+        monkeypatch.setenv("DEPLOYTOOL_S3_ACCESS_KEY", "rotated-access")
+        monkeypatch.setenv("DEPLOYTOOL_S3_SECRET_KEY", "rotated-secret")
+        second = cli("up", "--env", "dev", *where, "--output", "json")
+        assert second.exit_code == 0, second.output
+        steps = {s["name"]: s["detail"] for s in json.loads(second.stdout)["steps"]}
+        assert steps["credentials Secret"].startswith("updated") and steps["credentials"] == "from environment"
+        assert steps["restart for new credentials"] == "restarted 1 workloads for the new credentials"
+        third = cli("up", "--env", "dev", *where, "--output", "json")
+        steps = {s["name"]: s["detail"] for s in json.loads(third.stdout)["steps"]}
+        assert "restart for new credentials" not in steps and steps["credentials"] == "existing Secret kept"
+    finally:
+        assert cli("down", "--env", "dev", *where[:4], "--delete-data").exit_code == 0

@@ -14,6 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from deploytool.cli.main import app
+from deploytool.clusters.base import ClusterSpec
 from deploytool.clusters.kind import KindProvider
 from deploytool.core import paths
 
@@ -25,8 +26,8 @@ runner = CliRunner()
 def kind_cluster():
     name = f"dt-e2e-{uuid.uuid4().hex[:6]}"
     tag = yaml.safe_load((paths.chart_dir() / "values.yaml").read_text())["image"]["tag"]
-    provider = KindProvider(images=[f"milvusdb/milvus:{tag}"])  # pre-pulled by the workflow
-    provider.create(name, nodes=1)
+    provider = KindProvider()
+    provider.create(name, ClusterSpec(nodes=1, images=(f"milvusdb/milvus:{tag}",)))  # pre-pulled by the workflow
     try:
         yield name
     finally:

@@ -16,12 +16,14 @@ from typing import Any
 
 from kubernetes import client
 
-from deploytool.clusters.base import ClusterRef, ClusterSpec, check_name, wait_for
+from deploytool.clusters.base import ClusterRef, ClusterSpec, check_name
 from deploytool.clusters.local import hostslot, images, kubelet, kwok, milvus, nodes, realnet, realnodes, storage
 from deploytool.clusters.local.layout import Layout
 from deploytool.core import procs, quantity
 from deploytool.core.errors import BadInput, ToolMissing
+from deploytool.core.labels import NODE_ZONES
 from deploytool.core.steps import Step
+from deploytool.core.wait import wait_until
 
 AGENT = "agent"
 MILVUS = "milvus-lite"
@@ -92,16 +94,16 @@ def control_plane(ctx: CreateContext) -> str:
 
 def api_server(ctx: CreateContext) -> str:
     core = client.CoreV1Api(ctx.api)
-    version = wait_for(lambda: client.VersionApi(ctx.api).get_code(_request_timeout=5).git_version, 90,
+    version = wait_until(lambda: client.VersionApi(ctx.api).get_code(_request_timeout=5).git_version, 90,
                        what="the API server")
     # the controller-manager is working once it made the default service account
-    wait_for(lambda: core.read_namespaced_service_account("default", "default", _request_timeout=5), 90,
+    wait_until(lambda: core.read_namespaced_service_account("default", "default", _request_timeout=5), 90,
              what="the default service account")
     return f"kube-apiserver {version}"
 
 
 def kwok_crds(ctx: CreateContext) -> str:
-    wait_for(lambda: milvus.crds_established(client.ApiextensionsV1Api(ctx.api), CRD_PLURALS), 60,
+    wait_until(lambda: milvus.crds_established(client.ApiextensionsV1Api(ctx.api), CRD_PLURALS), 60,
              what="kwok CRDs")
     return ", ".join(kwok.ENABLED_CRDS)
 
@@ -119,9 +121,9 @@ def simulated_nodes(ctx: CreateContext) -> str:
         ready = {n.name for n in nodes.summary(core) if n.ready}
         return all(n in ready for n in names)
 
-    wait_for(all_ready, 90, what=f"{spec.nodes} nodes Ready")
+    wait_until(all_ready, 90, what=f"{spec.nodes} nodes Ready")
     return (f"{spec.nodes} Ready ({spec.node_cpu} CPU, {spec.node_memory} each; "
-            f"zones {', '.join(nodes.ZONES[:spec.nodes])})")
+            f"zones {', '.join(NODE_ZONES[:spec.nodes])})")
 
 
 def host_network(ctx: CreateContext) -> str:
@@ -146,7 +148,7 @@ def real_nodes(ctx: CreateContext) -> str:
                                    f"{procs.tail(ctx.layout.log_file(node.daemon('kubelet')), 3)}")
         return names <= {n.name for n in nodes.summary(core) if n.ready}
 
-    wait_for(all_ready, 90, what=f"{len(planned)} real nodes Ready")
+    wait_until(all_ready, 90, what=f"{len(planned)} real nodes Ready")
     cpu = quantity.format_cpu(quantity.parse(f"{share.cpu_millis}m"))
     return (f"{len(planned)} Ready (kubelet + containerd each; {cpu} CPU, "
             f"{share.memory_bytes // (1 << 20)}Mi each of this machine)")
@@ -165,7 +167,7 @@ def service_proxy(ctx: CreateContext) -> str:
 def volumes(ctx: CreateContext) -> str:
     storage.ensure_storage_class(client.StorageV1Api(ctx.api))
     start_agent(ctx.layout, ctx.health_port)
-    wait_for(lambda: milvus.port_open(ctx.health_port), 30, what="the agent's health endpoint")
+    wait_until(lambda: milvus.port_open(ctx.health_port), 30, what="the agent's health endpoint")
     return f"default StorageClass '{storage.STORAGE_CLASS}', provisioner {storage.PROVISIONER}"
 
 
@@ -200,7 +202,7 @@ def metrics_api(ctx: CreateContext) -> str:
         svc = api_reg.read_api_service("v1beta1.metrics.k8s.io", _request_timeout=5)
         return any(c.type == "Available" and c.status == "True" for c in (svc.status.conditions or []))
 
-    wait_for(available, 120, interval=1.0, what="APIService v1beta1.metrics.k8s.io Available")
+    wait_until(available, 120, interval=1.0, what="APIService v1beta1.metrics.k8s.io Available")
     again = " (control plane restarted: metrics-server had exited before the API server answered)" if restarted else ""
     return f"metrics.k8s.io available (node/pod metrics follow within ~30s){again}"
 
@@ -252,5 +254,5 @@ def start_milvus(layout: Layout, port: int) -> int:
             raise RuntimeError(f"milvus-lite exited: {procs.tail(layout.log_file(MILVUS), 5)}")
         return milvus.port_open(port)
 
-    wait_for(up, 60, what=f"milvus-lite on port {port}")
+    wait_until(up, 60, what=f"milvus-lite on port {port}")
     return pid

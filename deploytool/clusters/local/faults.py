@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from kubernetes import client
@@ -28,16 +27,18 @@ from deploytool.clusters.local.milvus import USAGE_CPU_ANNOTATION
 from deploytool.clusters.local.nodes import set_node_failed
 from deploytool.core.errors import BadInput, CommandFailed
 from deploytool.core.kube import Kube
+from deploytool.core.labels import MANAGED_BY, MANAGER
+from deploytool.core.wait import wait_until
 
 POLICY = "deploytool-drill-broken-image"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "deploytool"}
+MANAGED_BY_US = {MANAGED_BY: MANAGER}
 
 
 def unpullable_policy(namespace: str, suffix: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """A ValidatingAdmissionPolicy + binding refusing pods in namespace whose image ends in suffix."""
     policy = {
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": POLICY, "labels": MANAGED_BY},
+        "metadata": {"name": POLICY, "labels": MANAGED_BY_US},
         "spec": {
             "failurePolicy": "Fail",
             "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
@@ -53,7 +54,7 @@ def unpullable_policy(namespace: str, suffix: str) -> tuple[dict[str, Any], dict
     }
     binding = {
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": POLICY, "labels": MANAGED_BY},
+        "metadata": {"name": POLICY, "labels": MANAGED_BY_US},
         "spec": {"policyName": POLICY, "validationActions": ["Deny"],
                  "matchResources": {"namespaceSelector": {"matchLabels": {
                      "kubernetes.io/metadata.name": namespace}}}},
@@ -142,15 +143,20 @@ class LocalFaults(Faults):
         api.create_validating_admission_policy_binding(binding)
         probe = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "deploytool-policy-check"},
                  "spec": {"containers": [{"name": "c", "image": f"example.invalid/check:x{suffix}"}]}}
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:  # the policy takes a moment to be compiled and enforced
+
+        def refused() -> bool:  # the policy takes a moment to be compiled and enforced
             try:
                 self.kube.core.create_namespaced_pod(namespace, probe, dry_run="All")
             except ApiException as exc:
-                if exc.status in (400, 403, 422) and "simulated broken tag" in str(exc.body):
-                    return f"pods with an image tag ending in {suffix} are refused at admission"
-            time.sleep(1)
-        raise CommandFailed(["install-policy", POLICY], 1, f"the policy was not enforced within {timeout_s:.0f}s")
+                return exc.status in (400, 403, 422) and "simulated broken tag" in str(exc.body)
+            return False
+
+        try:
+            wait_until(refused, timeout_s, 1, "the admission policy to be enforced", retry=())
+        except TimeoutError:
+            raise CommandFailed(["install-policy", POLICY], 1,
+                                f"the policy was not enforced within {timeout_s:.0f}s") from None
+        return f"pods with an image tag ending in {suffix} are refused at admission"
 
     def restore_pullable(self) -> None:
         api = client.AdmissionregistrationV1Api(self.kube.api)

@@ -25,10 +25,10 @@ from kubernetes.client.exceptions import ApiException
 
 from deploytool.clusters.base import NODE_KIND_LABEL, SIMULATED
 from deploytool.core import procs
+from deploytool.core.labels import MILVUS_PORT
 
 KWOK_GROUP = "kwok.x-k8s.io"
 KWOK_API_VERSION = "v1alpha1"
-MILVUS_PORT = 19530
 HEALTH_PORT = 9091
 PORT_FORWARD_RULE = "milvus-engine"
 USAGE_RULE = "deploytool-default-usage"

@@ -28,9 +28,8 @@ from deploytool.clusters.base import NODE_KIND_LABEL, SIMULATED, node_kind
 from deploytool.clusters.local.kwok import NODE_MANAGED_ANNOTATION, NODE_MANAGED_VALUE
 from deploytool.clusters.status import NodeStatus
 from deploytool.core.conditions import is_ready
+from deploytool.core.labels import HOSTNAME, NODE_ZONES, ZONE
 
-ZONES = ("zone-a", "zone-b", "zone-c")
-ZONE_LABEL = "topology.kubernetes.io/zone"
 LEASE_NAMESPACE = "kube-node-lease"
 FAILURE_HOLDER = "deploytool-node-failure"
 
@@ -41,7 +40,7 @@ def node_name(index: int) -> str:
 
 def node_manifest(index: int, cpu: str, memory: str, pods: int = 110) -> dict[str, Any]:
     name = node_name(index)
-    zone = ZONES[(index - 1) % len(ZONES)]
+    zone = NODE_ZONES[(index - 1) % len(NODE_ZONES)]
     resources = {"cpu": str(cpu), "memory": str(memory), "pods": str(pods), "ephemeral-storage": "200Gi"}
     return {
         "apiVersion": "v1",
@@ -49,12 +48,12 @@ def node_manifest(index: int, cpu: str, memory: str, pods: int = 110) -> dict[st
         "metadata": {
             "name": name,
             "labels": {
-                "kubernetes.io/hostname": name,
+                HOSTNAME: name,
                 "kubernetes.io/os": "linux",
                 "kubernetes.io/arch": "amd64",
                 "beta.kubernetes.io/os": "linux",
                 "beta.kubernetes.io/arch": "amd64",
-                ZONE_LABEL: zone,
+                ZONE: zone,
                 "topology.kubernetes.io/region": "local",
                 "node.kubernetes.io/instance-type": f"kwok-{cpu}c-{memory}",
                 "type": "kwok",
@@ -104,7 +103,7 @@ def summary(core: client.CoreV1Api) -> list[NodeStatus]:
         labels = node.metadata.labels or {}
         alloc = node.status.allocatable or {}
         rows.append(NodeStatus(node.metadata.name, is_ready(node), node_kind(labels, SIMULATED),
-                               labels.get(ZONE_LABEL, ""), alloc.get("cpu"), alloc.get("memory"),
+                               labels.get(ZONE, ""), alloc.get("cpu"), alloc.get("memory"),
                                tuple(f"{t.key}:{t.effect}" for t in (node.spec.taints or []))))
     return rows
 

@@ -27,9 +27,10 @@ import yaml
 from deploytool.clusters.base import NODE_KIND_LABEL, REAL
 from deploytool.clusters.local import containerd, hostslot, images, kubelet, kubeproxy, realnet
 from deploytool.clusters.local.layout import Layout, write_atomic
-from deploytool.clusters.local.nodes import ZONE_LABEL, ZONES
 from deploytool.core import procs, toolchain
 from deploytool.core.errors import DeploytoolError
+from deploytool.core.labels import NODE_ZONES, ZONE
+from deploytool.core.wait import wait_until
 
 NODE_PREFIX = "real-node-"
 KUBE_PROXY, COREDNS = "kube-proxy", "coredns"
@@ -74,7 +75,7 @@ class RealNode:
 
     @property
     def zone(self) -> str:
-        return ZONES[(self.index - 1) % len(ZONES)]
+        return NODE_ZONES[(self.index - 1) % len(NODE_ZONES)]
 
     def daemon(self, what: str) -> str:
         return f"{what}-{self.name}"
@@ -99,7 +100,7 @@ def has_any(layout: Layout) -> bool:
 
 
 def node_labels(node: RealNode) -> dict[str, str]:
-    return {NODE_KIND_LABEL: REAL, ZONE_LABEL: node.zone, "topology.kubernetes.io/region": "local"}
+    return {NODE_KIND_LABEL: REAL, ZONE: node.zone, "topology.kubernetes.io/region": "local"}
 
 
 def check_available() -> None:
@@ -110,15 +111,10 @@ def check_available() -> None:
 
 
 def _wait(check: Callable[[], object], timeout: float, what: str, log: Path | None = None) -> None:
-    """Like base.wait_for, but an exception from check() (a daemon that exited) fails at once, and
-    the daemon's last log lines go into the TimeoutError."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    hint = f"; last log lines:\n{procs.tail(log, 8)}" if log else ""
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{hint}")
+    """core.wait.wait_until, where an exception from check() (a daemon that exited) fails at once,
+    and the daemon's last log lines go into the TimeoutError."""
+    wait_until(check, timeout, 0.2, what, pending=lambda: f"last log lines:\n{procs.tail(log, 8)}" if log else "",
+               retry=())
 
 
 # -- host network ------------------------------------------------------------------------------

@@ -1,0 +1,36 @@
+"""Start-up cost: the CLI imports only what the command it runs needs (bench/measure.py times it)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+HEAVY = ("kubernetes", "pymilvus", "numpy", "matplotlib", "rich", "jsonschema", "urllib3")
+
+
+def loaded_after(code: str) -> set[str]:
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    return set(json.loads(out.strip().splitlines()[-1]))
+
+
+def test_importing_the_cli_loads_no_heavy_module_and_no_command() -> None:
+    loaded = loaded_after("import deploytool.cli.main")
+    assert not {m for m in loaded if m.split(".")[0] in HEAVY}
+    layers = ("deploytool.render", "deploytool.deploy", "deploytool.clusters", "deploytool.drills")
+    assert not {m for m in loaded if m.startswith(layers)}
+
+
+def test_render_loads_neither_the_kubernetes_client_nor_pymilvus(tmp_path: Path) -> None:
+    loaded = loaded_after(
+        "from deploytool.cli.main import app\n"
+        f"try:\n    app(['render', '--env', 'prod', '--out', {str(tmp_path / 'out')!r}])\n"
+        "except SystemExit as exc:\n    assert exc.code == 0, exc.code")
+    assert (tmp_path / "out" / "values.yaml").is_file()
+    assert "jsonschema" in loaded, "render validates"
+    assert not {m for m in loaded if m.split(".")[0] in ("kubernetes", "pymilvus", "numpy", "matplotlib", "rich")}
+    assert not {m for m in loaded if m.startswith(("deploytool.clusters", "deploytool.drills", "deploytool.deploy"))}
+    assert {m for m in loaded if m.startswith("deploytool.cli.")} == {"deploytool.cli.main", "deploytool.cli.common",
+                                                                     "deploytool.cli.render"}
