@@ -16,8 +16,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-COMPONENT = "app.kubernetes.io/component"
-INSTANCE = "app.kubernetes.io/instance"
+from deploytool.core.labels import COMPONENT, INSTANCE
 
 
 @dataclass

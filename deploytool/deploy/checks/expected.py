@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deploytool.deploy.snapshot import COMPONENT
+from deploytool.core.labels import COMPONENT
 from deploytool.render.manifests import Rendered
 
 BUNDLED = ("etcd", "minio")  # the chart's own dependencies, not Milvus roles

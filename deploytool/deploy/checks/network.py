@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from deploytool.core.labels import COMPONENT, INSTANCE
 from deploytool.deploy.checks.expected import component, workloads
-from deploytool.deploy.snapshot import COMPONENT, INSTANCE, Pod, Snapshot, selects
+from deploytool.deploy.snapshot import Pod, Snapshot, selects
 from deploytool.deploy.verify import FAIL, PASS, SKIP, WARN, Result
 from deploytool.render.manifests import Rendered
 

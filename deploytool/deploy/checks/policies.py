@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from deploytool.deploy.snapshot import COMPONENT, Hpa, Snapshot, selects
+from deploytool.core.labels import COMPONENT
+from deploytool.deploy.snapshot import Hpa, Snapshot, selects
 from deploytool.deploy.verify import FAIL, PASS, SKIP, Result
 from deploytool.render.manifests import Rendered
 
