@@ -6,9 +6,10 @@
   (the stand-in is built under the Milvus tag it stands in for); etcd and MinIO run the pinned
   builds under their own versions.
 - Resources: real nodes hold a share of this machine (kubelet.share_of_machine). When the env's
-  requests do not fit the nodes' share, every component's CPU and memory requests and limits are
-  scaled by one factor per resource (ratios between components, and request to limit, kept), so
-  the env schedules with room for one surging pod. Nothing else about the env changes.
+  requests do not fit the nodes' share whatever node the scheduler picks for each pod (fit()),
+  every component's CPU and memory requests and limits are scaled by one factor per resource
+  (ratios between components, and request to limit, kept), with room for one surging pod.
+  Nothing else about the env changes.
 
 `prepare` builds (cached) the images a rendered values tree needs and imports them into every
 real node's containerd, and runs the proxies' shared engine: `up` runs it as a step before helm.
@@ -31,8 +32,8 @@ from deploytool.render.components import CLUSTER_COMPONENTS, active_components
 
 NEVER = "Never"
 STANDIN_REPOSITORY = f"{REGISTRY}/milvus-standin"
-# Room kept free: one surging pod during a rolling update, the nodes' own processes' rounding.
-HEADROOM = Decimal("0.8")
+# Rounding room (quantities are rounded down to whole millicores / MiB).
+SLACK = Decimal("0.95")
 MIN_CPU_MILLIS = Decimal(5)
 MIN_MEMORY = Decimal(32 << 20)
 
@@ -93,19 +94,22 @@ def _request(comp: Mapping[str, Any], resource: str) -> Decimal:
 
 
 def fit(values: Mapping[str, Any], nodes: int, share: kubelet.Share) -> Fit:
-    """The factors: the total requests within HEADROOM of the nodes' total, the largest pod within
-    HEADROOM of one node."""
+    """The factors, per resource: the largest factor f <= 1 with f*(S + (n+1)*L) <= SLACK*(n*C - E),
+    for S the env's total request, L its largest pod, n nodes of capacity C, E the shared engine's
+    request. Then any placement the scheduler makes fits (a pod fails to fit only when every node
+    is already loaded above C - L, i.e. holds more than n*(C - L) in all), with one surging pod of
+    the largest size on top."""
     keys = [c.key for c in active_components(dict(values))]
     factors = {}
+    engine = standin_engine.REQUESTS if "proxy" in {c.name for c in active_components(dict(values))} else {}
     for resource, per_node in (("cpu", Decimal(share.cpu_millis) / 1000), ("memory", Decimal(share.memory_bytes))):
         pods = [(_request(values.get(k) or {}, resource), _replicas(values, k)) for k in keys]
         total = sum((r * n for r, n in pods), Decimal(0))
         largest = max((r for r, _ in pods), default=Decimal(0))
+        room = per_node * nodes - (quantity.parse(engine[resource]) if resource in engine else Decimal(0))
         factor = Decimal(1)
         if total > 0:
-            factor = min(factor, HEADROOM * per_node * nodes / total)
-        if largest > 0:
-            factor = min(factor, HEADROOM * per_node / largest)
+            factor = min(factor, SLACK * room / (total + (nodes + 1) * largest))
         factors[resource] = factor.quantize(Decimal("0.001"), rounding=ROUND_DOWN)
     return Fit(factors["cpu"], factors["memory"])
 

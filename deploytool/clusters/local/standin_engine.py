@@ -20,6 +20,7 @@ NAME = "milvus-standin-engine"
 PORT = 19530
 HEALTH_PORT = 9091
 ADDRESS = f"{NAME}:{PORT}"  # resolved in the pod's own namespace (its DNS search path)
+REQUESTS = {"cpu": "20m", "memory": "256Mi"}
 LABELS = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "deploytool-local-cluster"}
 
 
@@ -39,7 +40,7 @@ def deployment(image: str) -> dict[str, Any]:
         "args": ["milvus", "standin-engine", "--data-dir", "/var/lib/milvus/standin-engine", "--port", str(PORT)],
         "ports": [{"name": "milvus", "containerPort": PORT}, {"name": "metrics", "containerPort": HEALTH_PORT}],
         "readinessProbe": {"httpGet": {"path": "/healthz", "port": "metrics"}, "periodSeconds": 3},
-        "resources": {"requests": {"cpu": "20m", "memory": "256Mi"}, "limits": {"memory": "2Gi"}},
+        "resources": {"requests": dict(REQUESTS), "limits": {"memory": "2Gi"}},
         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
         "volumeMounts": [{"name": "data", "mountPath": "/var/lib/milvus"}],
     }
