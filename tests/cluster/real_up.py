@@ -48,7 +48,8 @@ def wait(check: Callable[[], Any], timeout: float, what: str, interval: float = 
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def _skip_unless_real_nodes(provider: LocalProvider) -> None:
+def require_real_nodes(provider: LocalProvider) -> None:
+    """Skip (fail in CI) when this machine cannot run real nodes."""
     ok, why = provider.available()
     try:
         realnodes.check_available()
@@ -62,7 +63,7 @@ def _skip_unless_real_nodes(provider: LocalProvider) -> None:
 
 def up_on_real_nodes(cluster_lifetime: Any, env: str, real_nodes: int, *extra: str) -> Iterator[UpCluster]:
     provider = LocalProvider()
-    _skip_unless_real_nodes(provider)
+    require_real_nodes(provider)
     name = f"dt-mreal-{uuid.uuid4().hex[:6]}"
     hostslot.wait_free(name, timeout=900)  # another session's cluster with real nodes
     with cluster_lifetime(provider, name):
