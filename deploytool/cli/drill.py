@@ -48,6 +48,8 @@ def upgrade(
     env: Env,
     to: Annotated[str, typer.Option("--to", help="The Milvus image tag to upgrade to.")],
     order: Annotated[str, typer.Option("--order", help="dependency: mixcoord, streamingnode, querynode, datanode, proxy, one at a time; helm: everything in one helm upgrade.")] = "dependency",  # noqa: E501
+    allow_downgrade: Annotated[bool, typer.Option("--allow-downgrade", help="As for `deploytool upgrade`: allow 3.0 -> 2.6 (to >= 2.6.20).")] = False,  # noqa: E501
+    backup_done: Annotated[bool, typer.Option("--backup-done", help="As for `deploytool upgrade`: etcd and the bucket are backed up (a minor version change needs it).")] = False,  # noqa: E501
     provider: ProviderOpt = Provider.auto,
     context: ContextOpt = None,
     report: ReportOpt = None,
@@ -57,26 +59,29 @@ def upgrade(
     fmt: OutputOpt = Format.text,
     verbose: Verbose = False,
 ) -> None:
-    """Upgrade the Milvus image one component at a time; roll back if a step never gets ready.
+    """`deploytool upgrade`'s plan and engine beside the recorder and the probe.
 
-    Order mixcoord, streamingnode, querynode, datanode, proxy, each fully rolled before the next
-    (one helm revision per step), while the probe searches. A step not ready within --timeout
-    rolls the release back (helm rollback) and fails the drill. Asserts: availability never below
-    desired - maxUnavailable, every pod on the new tag, probe errors <= --max-errors.
+    The plan is the command's (a refused plan exits 2, nothing changed). Order mixcoord,
+    streamingnode, querynode, datanode, proxy, each fully rolled before the next (one helm
+    revision per step), while the probe searches. A stalled step (or one not rolled within
+    --timeout) rolls the release back (helm rollback) and fails the drill. Asserts: availability
+    never below desired - maxUnavailable, every pod on the new tag, every canary vector found and
+    no data lost after each step (the ledger), probe errors <= --max-errors.
 
     On the local cluster a tag ending in -broken is refused at admission (simulated bad image).
 
     Examples:
 
-      deploytool drill upgrade --env prod --to v3.0.2
+      deploytool drill upgrade --env prod --to v3.0.2 --backup-done
 
-      deploytool drill upgrade --env prod --to v3.0.2 --order helm --report /tmp/helm-order
+      deploytool drill upgrade --env prod --to v3.0.2 --backup-done --order helm --report /tmp/helm-order
 
-      deploytool drill upgrade --env prod --to v3.0.2-broken --timeout 60    # rolls back, exit 1
+      deploytool drill upgrade --env prod --to v2.6.24-broken    # rolls back, exit 1
     """
     from deploytool.drills.upgrade import UpgradeDrill
 
-    _run(UpgradeDrill(to, order), env, provider, context, report, probe_rate, max_errors, timeout, fmt)
+    _run(UpgradeDrill(to, order, allow_downgrade, backup_done), env, provider, context, report, probe_rate,
+         max_errors, timeout, fmt)
 
 
 @app.command("node-failure")

@@ -14,8 +14,9 @@ import typer
 from typer.core import TyperGroup
 
 # command name -> module in deploytool.cli with a register(app) function; listed in this order.
-COMMANDS = {"render": "render", "validate": "validate", "up": "up", "verify": "verify", "status": "status",
-            "down": "down", "cluster": "cluster", "drill": "drill", "version": "version", "tools": "tools"}
+COMMANDS = {"render": "render", "validate": "validate", "up": "up", "upgrade": "upgrade", "verify": "verify",
+            "status": "status", "down": "down", "cluster": "cluster", "drill": "drill", "version": "version",
+            "tools": "tools"}
 
 
 class _OnDemand(TyperGroup):

@@ -69,7 +69,7 @@ def verify(
     choice = cluster_select.choose(provider.value, context)
     conn = cluster_select.connect(choice)
     kube = conn.kube
-    layers = Layers(env, list(values or []), list(set_ or []), cluster_select.values_overlay(choice))
+    layers = cluster_select.with_overlay(choice, Layers(env, list(values or []), list(set_ or [])), 0)
     results = run_verify(kube, conn.helm, layers, simulated_pods=bool(conn.simulated_nodes()), deep=deep,
                          only=list(check or []) or None,
                          on_result=None if fmt == Format.json else lambda r: print_result(r, verbose))

@@ -64,9 +64,10 @@ class Helm:
             return self._run(["lint", "--strict", str(chart), "-f", vf])
 
     def upgrade_install(self, release: str, chart: Path, namespace: str, values: dict[str, Any],
-                        timeout_s: int = 600, atomic: bool = True, install: bool = True) -> str:
+                        timeout_s: int = 600, atomic: bool = True, install: bool = True, wait: bool = True) -> str:
+        """helm upgrade; wait=False returns once the release's objects are applied (the caller watches)."""
         args = ["upgrade", *(["--install"] if install else []), release, str(chart), "--namespace", namespace,
-                "--wait", "--timeout", f"{timeout_s}s"]
+                *(["--wait"] if wait else []), "--timeout", f"{timeout_s}s"]
         if atomic:
             args.append("--atomic")
         with _values_file(values) as vf:
@@ -88,8 +89,10 @@ class Helm:
     def get_manifest(self, release: str, namespace: str) -> str:
         return self._run(["get", "manifest", release, "--namespace", namespace])
 
-    def get_values(self, release: str, namespace: str) -> dict[str, Any]:
-        out = self._run(["get", "values", release, "--namespace", namespace, "--output", "json"])
+    def get_values(self, release: str, namespace: str, all_values: bool = False) -> dict[str, Any]:
+        """The release's user-supplied values; all_values: merged with the chart's defaults as deployed."""
+        out = self._run(["get", "values", release, "--namespace", namespace, "--output", "json",
+                         *(["--all"] if all_values else [])])
         return json.loads(out or "{}") or {}
 
     def rollback(self, release: str, namespace: str, revision: int, timeout_s: int = 600, wait: bool = True) -> str:

@@ -212,3 +212,31 @@ def rollout_warnings(objects: list[dict[str, Any]], nodes: list[NodeRoom]) -> li
                             f"{replicas} replicas for the surge pod (have {len(domains)}); an upgrade will stall "
                             "— add a node or set maxUnavailable 1")
     return warnings
+
+
+def place_one(demand: PodDemand, nodes: list[NodeRoom], occupied_domains: set[str]) -> tuple[str | None, list[str]]:
+    """Where one more pod of demand fits while its component holds occupied_domains (values of its
+    anti-affinity topology key): (node, []) or (None, why each node refuses it)."""
+    used = {demand.component: set(occupied_domains)}
+    reasons = []
+    for node in sorted(nodes, key=lambda n: (-n.cpu_free, -n.mem_free, n.name)):
+        why = _why_not(demand, node, used)
+        if why is None:
+            return node.name, []
+        reasons.append(f"{node.name}: {why}")
+    return None, reasons or ["the cluster has no nodes"]
+
+
+def anti_affinity_domains(demand: PodDemand, nodes: list[NodeRoom]) -> set[str]:
+    """The topology domains a pod of demand could ever use: schedulable nodes it tolerates and selects."""
+    key = demand.anti_affinity_key
+    if key is None:
+        return set()
+    return {n.labels[key] for n in nodes if n.schedulable and key in n.labels
+            and all(tolerates(demand, t) for t in n.taints)
+            and all(n.labels.get(k) == v for k, v in demand.node_selector)}
+
+
+def rollout_pods(value: Any, replicas: int, round_up: bool) -> int:
+    """A RollingUpdate maxSurge (round_up) or maxUnavailable bound in pods, as Kubernetes resolves it."""
+    return _pods(value, replicas, round_up)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from deploytool.core.config import Target
+from deploytool.core.errors import BadInput
 from deploytool.core.helm import Helm
 
 PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
@@ -66,3 +68,14 @@ def settle(helm: Helm, release: str, namespace: str, state: ReleaseState, wait: 
 
 def read_state(helm: Helm, release: str, namespace: str) -> ReleaseState:
     return ReleaseState(tuple(helm.history(release, namespace)))
+
+
+def deployed_revision(helm: Helm, target: Target) -> int:
+    """The revision helm serves now (the last one `deployed`), or BadInput (exit 2) saying how to install it."""
+    state = read_state(helm, target.release, target.namespace)
+    deployed = [int(r["revision"]) for r in state.history if r.get("status") == "deployed"]
+    if not deployed:
+        last = f" (last revision is {state.status})" if state.installed else ""
+        raise BadInput(f"release {target.release} is not installed in {target.namespace}{last}; "
+                       f"run deploytool up --env {target.env}")
+    return deployed[-1]

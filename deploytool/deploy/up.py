@@ -210,6 +210,13 @@ def _helm(ctx: UpContext) -> str:
     return f"release {target.release} revision {ctx.outcome.revision} ({reason})"
 
 
+def _provider_prepares(ctx: UpContext) -> str:
+    """What the provider does before helm (local real nodes: the images built here imported into
+    every node, the stand-in proxies' shared engine)."""
+    assert ctx.cluster.prepare is not None
+    return ctx.cluster.prepare(ctx.namespace, ctx.plan.rendered.values)
+
+
 def _available(ctx: UpContext) -> str:
     ready = wait_available(ctx.cluster.kube, ctx.namespace, release_selector(ctx.plan.target.release),
                            timeout_s=ctx.plan.request.timeout_s, minimums=ctx.plan.hpa_minimums)
@@ -259,6 +266,7 @@ def acting_steps() -> list[Step[UpContext]]:
     return [
         Step("namespace", _namespace),
         Step("credentials Secret", _secret),
+        Step("provider prerequisites", _provider_prepares, applies=lambda ctx: ctx.cluster.prepare is not None),
         Step("helm upgrade --install", _helm),
         Step("restart for new credentials", _roll_for_credentials, applies=lambda ctx: ctx.rotates_credentials),
         Step("workloads available", _available),

@@ -23,7 +23,9 @@ def summary_markdown(result: DrillResult) -> str:
     lines = [f"# Drill `{result.drill}` on env `{result.env}`: {verdict}", "",
              f"- cluster: {result.cluster}",
              f"- started: {result.started_utc} (UTC), took {result.seconds:.1f}s",
-             "- parameters: " + ", ".join(f"{k}={v}" for k, v in sorted(result.parameters.items())), "",
+             "- parameters: " + ", ".join(f"{k}={v}" for k, v in sorted(result.parameters.items())
+                                          if not isinstance(v, dict | list) or len(str(v)) <= 200)
+             + " (the rest in data.json)", "",
              "## Assertions", ""]
     for a in result.assertions:
         lines.append(f"- {OK_MARK if a.ok else FAIL_MARK} **{a.name}** — {a.observed} (expected: {a.expected})")

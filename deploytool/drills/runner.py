@@ -24,7 +24,6 @@ from deploytool.clusters.base import Connection
 from deploytool.clusters.faults import Faults
 from deploytool.core import output
 from deploytool.core.config import Target
-from deploytool.core.errors import BadInput
 from deploytool.core.helm import Helm
 from deploytool.core.kube import Kube
 from deploytool.core.labels import release_selector
@@ -32,6 +31,7 @@ from deploytool.core.rollout import Rollout
 from deploytool.core.wait import wait_until
 from deploytool.deploy import cluster_select
 from deploytool.deploy.cluster_select import ClusterChoice
+from deploytool.deploy.release import deployed_revision
 from deploytool.deploy.workloads import list_workloads
 from deploytool.drills.checks import probe_assertion
 from deploytool.drills.model import Assertion, DrillResult, Phase, Recording
@@ -139,14 +139,9 @@ def connect(options: DrillOptions) -> DrillContext:
     env_file(options.env)  # unknown env -> UnknownEnvironment before any cluster is touched
     target = Target(options.env)
     conn = cluster_select.connect(options.choice)
-    history = conn.helm.history(target.release, target.namespace)
-    deployed = [h for h in history if h.get("status") == "deployed"]
-    if not deployed:
-        state = f" (last revision is {history[-1].get('status')})" if history else ""
-        raise BadInput(f"release {target.release} is not installed in {target.namespace}{state}; "
-                       f"run deploytool up --env {options.env}")
+    revision = deployed_revision(conn.helm, target)
     values = conn.helm.get_values(target.release, target.namespace)
-    return DrillContext(options, target, conn, values, int(deployed[-1]["revision"]))
+    return DrillContext(options, target, conn, values, revision)
 
 
 def execute(drill: Drill, ctx: DrillContext) -> tuple[DrillResult, Path]:

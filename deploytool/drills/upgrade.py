@@ -1,187 +1,87 @@
-"""drill upgrade: a new Milvus image, one component at a time in 2.6's dependency order, with rollback.
+"""drill upgrade: `deploytool upgrade`'s engine (deploytool.deploy.upgrade) run beside the recorder
+and the probe, judged on the recording and the data-integrity ledger.
 
-Helm stays the owner of the desired state, through values only: every step is a `helm upgrade`
-whose values set the global `image.tag` to the target and pin each component not yet due to the
-tag it started on (`<component>.image.tag`, a chart feature). Step 1 rolls mixcoord only, step 2
-adds streamingnode, ... proxy last (its values carry no pins: the release ends exactly as a plain
-upgrade would). etcd and MinIO have images of their own and are not touched. Every step is a
-release revision, and the drill waits for the whole release to be fully rolled (updated == ready ==
-available == desired, no surplus pod) before the next. `--order helm` is one plain `helm upgrade`
-of everything at once, for comparison.
-
-A step that is not fully rolled within --timeout (helm --wait fails, or our own wait) triggers
-`helm rollback <starting revision> --wait`; the drill then fails (exit 1) and reports it.
+The plan is the same as the command's (refused plans exit 2 before anything changes); each step is
+one helm revision, fully rolled before the next; a stalled step is rolled back to the starting
+revision. `--order helm` is one plain `helm upgrade` of every component at once, for comparison.
 """
 
 from __future__ import annotations
 
-import copy
-import re
-import time
-from typing import Any
-
-from deploytool.core import paths
-from deploytool.core.errors import BadInput, CheckFailed, CommandFailed
+from deploytool.core.errors import BadInput, PreflightFailed
+from deploytool.deploy.upgrade.apply import ApplyOptions, ApplyResult, Upgrade, plan_release
+from deploytool.deploy.upgrade.ledger import Ledger
+from deploytool.deploy.upgrade.plan import Plan, Request
 from deploytool.drills import faults
 from deploytool.drills.checks import final_pods, floor_assertion
 from deploytool.drills.model import Assertion
 from deploytool.drills.runner import Drill, DrillContext
-from deploytool.render.components import CLUSTER_COMPONENTS
-
-TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-ORDERS = ("dependency", "helm")
-WORKLOAD_KINDS = ("Deployment", "StatefulSet")
-COMPONENT_LABEL = "app.kubernetes.io/component"
-
-
-COMPONENT_KEYS = {name: key for key, name in CLUSTER_COMPONENTS} | {"standalone": "standalone"}
-
-
-def component_tag(values: dict[str, Any], component: str) -> str:
-    """The tag a component runs with these values: its own image.tag, else the global one."""
-    own = ((values.get(COMPONENT_KEYS[component]) or {}).get("image") or {}).get("tag")
-    return str(own or (values.get("image") or {}).get("tag") or "")
-
-
-def step_values(start: dict[str, Any], to: str, order: list[str], done: set[str]) -> dict[str, Any]:
-    """Values for one step: global tag = target; components not yet done pinned to their start tag."""
-    values = copy.deepcopy(start)
-    values.setdefault("image", {})["tag"] = to
-    for component in order:
-        spec = values.setdefault(COMPONENT_KEYS[component], {})
-        if component in done:
-            spec.pop("image", None)
-        else:
-            spec["image"] = {"tag": component_tag(start, component)}
-    return values
-
-
-def plan_steps(order: list[str], start: dict[str, Any], to: str, mode: str) -> list[tuple[str, dict[str, Any]]]:
-    """(label, values) per step, in order; the last step's values carry no pins."""
-    if mode == "helm":
-        return [("all components at once (helm)", step_values(start, to, order, set(order)))]
-    return [(component, step_values(start, to, order, set(order[: i + 1]))) for i, component in enumerate(order)]
-
-
-def rolled(ctx: DrillContext) -> tuple[bool, list[str]]:
-    """Every workload fully rolled: generation observed, updated == ready == available == desired, no surplus."""
-    pending = []
-    ns, sel = ctx.target.namespace, ctx.selector
-    for dep in ctx.kube.apps.list_namespaced_deployment(ns, label_selector=sel).items:
-        st, want = dep.status, dep.spec.replicas or 0
-        counts = (st.replicas or 0, st.updated_replicas or 0, st.ready_replicas or 0, st.available_replicas or 0)
-        if (st.observed_generation or 0) < (dep.metadata.generation or 0) or counts != (want,) * 4:
-            pending.append(f"{dep.metadata.name} replicas/updated/ready/available {'/'.join(map(str, counts))} "
-                           f"of {want}")
-    for sts in ctx.kube.apps.list_namespaced_stateful_set(ns, label_selector=sel).items:
-        st, want = sts.status, sts.spec.replicas or 0
-        got = (st.updated_replicas or 0, st.ready_replicas or 0, st.available_replicas or 0)
-        if ((st.observed_generation or 0) < (sts.metadata.generation or 0) or got != (want,) * 3
-                or (st.update_revision and st.current_revision != st.update_revision)):
-            pending.append(f"{sts.metadata.name} updated/ready/available {'/'.join(map(str, got))} of {want}")
-    return not pending, pending
-
-
-def why_not_ready(ctx: DrillContext) -> list[str]:
-    """Why the rollout is stuck: Deployments refusing to progress, pods unschedulable or not Ready."""
-    reasons = []
-    ns, sel = ctx.target.namespace, ctx.selector
-    for dep in ctx.kube.apps.list_namespaced_deployment(ns, label_selector=sel).items:
-        for cond in (dep.status.conditions or []) if dep.status else []:
-            if (cond.type == "ReplicaFailure" and cond.status == "True") or (
-                    cond.type == "Progressing" and cond.status == "False"):
-                reasons.append(f"{dep.metadata.name}: {cond.reason}: {(cond.message or '')[:400]}")
-    for pod in ctx.kube.core.list_namespaced_pod(ns, label_selector=sel).items:
-        if pod.metadata.deletion_timestamp:
-            continue
-        for cond in pod.status.conditions or []:
-            if cond.type == "PodScheduled" and cond.status == "False":
-                reasons.append(f"pod {pod.metadata.name} Pending: {cond.reason}: {(cond.message or '')[:300]}")
-            elif cond.type == "Ready" and cond.status == "False" and pod.status.phase == "Running":
-                reasons.append(f"pod {pod.metadata.name} not Ready: {cond.reason or ''} {(cond.message or '')[:200]}")
-    return reasons
 
 
 class UpgradeDrill(Drill):
     name = "upgrade"
 
-    def __init__(self, to: str, order: str = "dependency") -> None:
-        self.to = to
-        self.mode = order
+    def __init__(self, to: str, order: str = "dependency", allow_downgrade: bool = False,
+                 backup_done: bool = False) -> None:
+        self.to, self.order, self.allow_downgrade, self.backup_done = to, order, allow_downgrade, backup_done
         self.from_tag = ""
         self.components: list[str] = []
+        self.upgrade_plan: Plan | None = None
+        self.result: ApplyResult | None = None
+        self.ledger: Ledger | None = None
         self.simulate_broken = False
         self.policy_installed = False
-        self.rolled_back = False
-        self.failed_step = ""
-        self.failure_reasons: list[str] = []
 
     def plan(self, ctx: DrillContext) -> None:
-        if not TAG_RE.match(self.to):
-            raise BadInput(f"--to {self.to!r} is not an image tag (letters, digits, '_', '.', '-'; at most 128)")
-        if self.mode not in ORDERS:
-            raise BadInput(f"--order {self.mode!r}: use one of {', '.join(ORDERS)}")
-        self.from_tag = str((ctx.values.get("image") or {}).get("tag") or "")
-        if self.to == self.from_tag:
+        plan, facts = plan_release(ctx.kube, ctx.helm, ctx.target, ctx.revision,
+                                   Request(ctx.target.env, self.to, self.allow_downgrade, self.backup_done, self.order))
+        if not plan.allowed:
+            raise PreflightFailed(f"upgrade to {self.to} refused: {len(plan.problems)} problem(s); nothing was changed",
+                                  [str(p) for p in plan.problems])
+        if not plan.steps:
             raise BadInput(f"release {ctx.target.release} already runs image tag {self.to}; nothing to upgrade")
-        live = {w.component for w in ctx.workloads()}
-        order = [name for _, name in CLUSTER_COMPONENTS] if "standalone" not in live else ["standalone"]
-        self.components = [c for c in order if c in live]
+        self.upgrade_plan = plan
+        self.from_tag = ", ".join(sorted(set(plan.from_tags.values())))
+        self.components = list(plan.from_tags)
+        self.ledger = Ledger(ctx.kube, ctx.target.namespace, ctx.target.release, ctx.endpoint)
         self.simulate_broken = ctx.faults.simulates_image_pulls and self.to.endswith(faults.BROKEN_SUFFIX)
-        ctx.parameters.update(to=self.to, from_tag=self.from_tag, order=self.mode, components=self.components)
-        how = ("one `helm upgrade` per component in order; values pin the components not yet due to their tag"
-               if self.mode == "dependency" else "one `helm upgrade` of all components at once")
-        ctx.notes.append(f"upgrade method: {how}; rollback = `helm rollback {ctx.revision}`")
+        ctx.parameters.update(to=self.to, from_tag=self.from_tag, order=plan.request.order,
+                              components=self.components, steps=[s.label for s in plan.steps], plan=plan.as_dict())
+        ctx.notes.append(f"upgrade plan: {plan.reason}; " + "; ".join(
+            f"{s.label}: {s.strategy}, downtime {s.downtime}" for s in plan.steps))
+        ctx.notes.append(f"one `helm upgrade` per step; rollback = `helm rollback {ctx.revision}`")
         if self.simulate_broken:
             ctx.notes.append("simulated: kwok marks every pod Ready, so a ValidatingAdmissionPolicy refuses pods "
                              f"whose image tag ends in {faults.BROKEN_SUFFIX} (the new ReplicaSet never gets a pod, "
                              "as with a tag that cannot be pulled)")
 
-    # -- helm --------------------------------------------------------------------------------
-    def _helm_upgrade(self, ctx: DrillContext, values: dict[str, Any], timeout_s: int) -> None:
-        ctx.helm.upgrade_install(ctx.target.release, paths.chart_dir(), ctx.target.namespace, values,
-                                 timeout_s=timeout_s, atomic=False, install=False)
-
     def run(self, ctx: DrillContext) -> None:
-        timeout = ctx.options.timeout_s
+        assert self.upgrade_plan is not None and self.ledger is not None
         if self.simulate_broken:
             ctx.phase("fault installed", ctx.faults.make_unpullable(ctx.target.namespace, faults.BROKEN_SUFFIX))
             self.policy_installed = True
-        steps = plan_steps(self.components, ctx.values, self.to, self.mode)
-        ctx.parameters["steps"] = [label for label, _ in steps]
-        begin = time.monotonic()
-        for label, values in steps:
-            ctx.phase(f"upgrade {label}")
-            started = time.monotonic()
-            try:
-                self._helm_upgrade(ctx, values, timeout)
-                remaining = max(30.0, timeout - (time.monotonic() - started))
-                if not ctx.wait(lambda: rolled(ctx)[0], remaining):
-                    raise CheckFailed("not fully rolled: " + "; ".join(rolled(ctx)[1]))
-            except (CommandFailed, CheckFailed) as exc:
-                self.failed_step = label
-                self.failure_reasons = why_not_ready(ctx) or [str(exc).splitlines()[0][:300]]
-                ctx.timings[f"step {label} (not ready)"] = time.monotonic() - started
-                ctx.phase("target not ready", self.failure_reasons[0][:160])
-                self._rollback(ctx, timeout)
-                return
-            ctx.timings[f"step {label}"] = time.monotonic() - started
-        ctx.timings["upgrade total"] = time.monotonic() - begin
-        ctx.phase("upgrade complete", f"all pods on {self.to}")
-
-    def _rollback(self, ctx: DrillContext, timeout: int) -> None:
-        started = time.monotonic()
-        ctx.phase("rollback", f"helm rollback to revision {ctx.revision}")
-        ctx.helm.rollback(ctx.target.release, ctx.target.namespace, ctx.revision, timeout_s=timeout)
-        ok = ctx.wait(lambda: rolled(ctx)[0], timeout)
-        ctx.timings["rollback"] = time.monotonic() - started
-        self.rolled_back = True
-        ctx.phase("rolled back" if ok else "rollback not settled", f"revision {ctx.revision} restored")
+        engine = Upgrade(ctx.kube, ctx.helm, ctx.target, self.upgrade_plan, ctx.values, ctx.revision,
+                         ApplyOptions(timeout_s=ctx.options.timeout_s), ctx.phase, self.ledger)
+        try:
+            self.result = result = engine.run()
+        finally:
+            ctx.parameters["ledger"] = [e.as_dict() for e in self.ledger.entries]
+        for step in result.steps:
+            ctx.timings[f"step {step.label}" + ("" if step.ok else " (failed)")] = step.seconds
+        if result.detect_seconds is not None:
+            ctx.timings["stall detected after (cause visible -> decision)"] = result.detect_seconds
+        if result.rolled_back:
+            ctx.timings["rollback"] = result.rollback_seconds
+        else:
+            ctx.timings["upgrade total"] = result.seconds
+            ctx.phase("upgrade complete", f"all pods on {self.to}")
 
     def restore(self, ctx: DrillContext) -> None:
         if self.policy_installed:
             ctx.faults.restore_pullable()
             ctx.phase("fault removed")
+        if self.ledger is not None and self.ledger.entries:
+            ctx.notes.append(self.ledger.drop_canary())
         history = ctx.helm.history(ctx.target.release, ctx.target.namespace)
         made = [h for h in history if int(h["revision"]) > ctx.revision]
         ctx.parameters["revisions"] = [{"revision": h["revision"], "status": h.get("status"),
@@ -192,20 +92,41 @@ class UpgradeDrill(Drill):
         return {name: p.tag for name, p in final_pods(ctx.rec).items() if p.component in self.components}
 
     def assertions(self, ctx: DrillContext) -> list[Assertion]:
+        result = self.result
+        assert result is not None and self.ledger is not None
         start = next((p.t for p in ctx.rec.phases if p.name.startswith("upgrade ")), None)
         found = [floor_assertion(ctx.rec, start=start)]
         tags = self._tags(ctx)
         wrong = sorted(f"{pod} on {tag}" for pod, tag in tags.items() if tag != self.to)
-        if self.rolled_back:
+        if result.rolled_back:
             back = sorted(f"{pod} on {tag}" for pod, tag in tags.items() if tag != self.from_tag)
+            detect = "" if result.detect_seconds is None else f", stall seen for {result.detect_seconds:.1f}s"
             found.append(Assertion(f"upgrade to {self.to} completed", False, f"every component on {self.to}",
-                                   f"step '{self.failed_step}' never became ready; rolled back to revision "
-                                   f"{ctx.revision} after {ctx.timings.get('rollback', 0):.1f}s",
-                                   self.failure_reasons[:3]))
-            found.append(Assertion(f"rollback restored {self.from_tag}", not back and bool(tags),
-                                   f"every pod back on {self.from_tag}",
+                                   f"step '{result.failed_step}' stalled{detect}; rolled back to revision "
+                                   f"{result.start_revision} after {result.rollback_seconds:.1f}s",
+                                   result.causes[:3]))
+            found.append(Assertion(f"rollback restored {self.from_tag}", bool(result.rollback_ok) and not back
+                                   and bool(tags), f"every pod back on {self.from_tag}",
                                    f"{len(tags) - len(back)}/{len(tags)} pods on {self.from_tag}", back[:5]))
         else:
             found.append(Assertion(f"every pod on {self.to}", not wrong and bool(tags), f"image tag {self.to}",
                                    f"{len(tags) - len(wrong)}/{len(tags)} pods on {self.to}", wrong[:5]))
+        found += ledger_assertions(self.ledger)
         return found
+
+
+def ledger_assertions(ledger: Ledger) -> list[Assertion]:
+    entries = ledger.entries
+    evidence = [f"{e.label}: {e.canary_found}/{e.canary_total} canary vectors, {len(e.collections)} collection(s), "
+                f"{sum(c.rows for c in e.collections)} rows" + (f" — {e.error}" if e.error else "") for e in entries]
+    short = [e.label for e in entries if e.error or e.canary_found < e.canary_total]
+    lost = [f"{e.label}: {p}" for e in entries for p in e.problems]
+    total = entries[0].canary_total if entries else 0
+    return [
+        Assertion("every canary vector found after each step", bool(entries) and not short,
+                  f"{total}/{total} found by exact search in every ledger entry",
+                  f"{len(entries) - len(short)}/{len(entries)} entries complete" + (
+                      f" (short: {', '.join(short)})" if short else ""), evidence),
+        Assertion("no data lost", bool(entries) and not lost, "no collection, row, index or load state lost",
+                  f"{len(lost)} loss(es) across {len(entries)} ledger entries", lost[:5]),
+    ]
