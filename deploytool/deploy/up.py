@@ -247,7 +247,7 @@ def _hpa_metrics(ctx: UpContext) -> str:
 
 
 def _verify(ctx: UpContext) -> str:
-    from deploytool.deploy.verify import FAIL, WARN
+    from deploytool.deploy.verify import FAIL, PASS, SKIP, WARN
     from deploytool.deploy.verify_run import verify
 
     skip = ["milvus"] if ctx.outcome.smoke else []  # the smoke step just proved Milvus answers
@@ -259,7 +259,10 @@ def _verify(ctx: UpContext) -> str:
         raise CheckFailed("verify failed: " + "; ".join(f"{r.name}: {r.evidence[0] if r.evidence else ''}"
                                                         for r in failed) + " (details: deploytool verify)")
     warned = [r.name for r in results if r.status == WARN]
-    return f"{len(results)} checks passed" + (f", warnings: {', '.join(warned)}" if warned else "")
+    skipped = [r.name for r in results if r.status == SKIP]
+    passed = sum(r.status == PASS for r in results)
+    return (f"{passed} checks passed" + (f", warnings: {', '.join(warned)}" if warned else "")
+            + (f", nothing to check: {', '.join(skipped)}" if skipped else ""))
 
 
 def acting_steps() -> list[Step[UpContext]]:
