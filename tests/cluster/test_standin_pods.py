@@ -37,7 +37,7 @@ def cluster(real_cluster: RealCluster) -> tuple[str, client.ApiClient, dict[str,
     """test_real_nodes.py's cluster with real nodes, plus the stand-in, etcd and MinIO images."""
     built = standin_images.local_images([MILVUS_TAG], log=lambda m: None)
     realnodes.import_into_nodes(real_cluster.layout, built)
-    return real_cluster.name, real_cluster.api, {b.ref.split("/")[-1].split(":")[0]: b.ref for b in built}
+    return real_cluster.name, real_cluster.kube.api, {b.ref.split("/")[-1].split(":")[0]: b.ref for b in built}
 
 
 def _milvus_pod(name: str, image: str, role: str, secret: bool = True) -> dict[str, Any]:
