@@ -72,7 +72,7 @@ def up(
     choice = cluster_select.choose(provider.value, context)
     if real_nodes and not cluster_select.provider_of(choice).info.runs_real_nodes:
         raise BadInput(f"--real-nodes applies to --provider local only (this is {choice.provider})")
-    layers = Layers(env, list(values or []), list(set_ or []), cluster_select.values_overlay(choice))
+    layers = cluster_select.with_overlay(choice, Layers(env, list(values or []), list(set_ or [])), real_nodes)
     request = UpRequest(Target(env), layers, choice, credentials_file, nodes, node_cpu, node_memory, timeout,
                         smoke, verify, real_nodes)
     record = Run()

@@ -24,8 +24,8 @@ from deploytool.render.values import Layers, env_file
 
 # Kept here (not imported from the registry) so `--help` does not load the kubernetes client;
 # tests/unit/test_cli.py checks it names every registered check.
-CHECK_NAMES = ("workloads, statefulset-identity, anti-affinity, zone-spread, hpa, pdb, service, config-and-secret, "
-               "resources, milvus")
+CHECK_NAMES = ("release, workloads, statefulset-identity, anti-affinity, zone-spread, hpa, pdb, service, "
+               "config-and-secret, resources, network-policies, security-context, milvus")
 MARKS = {PASS: output.OK, FAIL: output.FAIL, WARN: output.WARN, SKIP: "-"}
 
 
@@ -50,9 +50,10 @@ def verify(
     fmt: OutputOpt = Format.text,
     verbose: Verbose = False,
 ) -> None:
-    """Check the live cluster against ENV: workloads, StatefulSet identity, anti-affinity, zone
-    spread, HPA, PDB, Service endpoints, ConfigMap vs Secret, resources, Milvus smoke.
-    Exit 1 when any check fails (warnings don't fail).
+    """Check the live cluster against ENV: the helm release, workloads, StatefulSet identity, anti-affinity, zone
+    spread, HPA, PDB, Service endpoints, ConfigMap vs Secret, resources, NetworkPolicies (objects and
+    selectors; enforcement is the CNI's job), securityContexts, Milvus smoke.
+    Exit 1 when any check fails (warnings don't fail; a check with nothing to check says so and is skipped).
 
     Examples:
 
@@ -68,7 +69,7 @@ def verify(
     choice = cluster_select.choose(provider.value, context)
     conn = cluster_select.connect(choice)
     kube = conn.kube
-    layers = Layers(env, list(values or []), list(set_ or []), cluster_select.values_overlay(choice))
+    layers = cluster_select.with_overlay(choice, Layers(env, list(values or []), list(set_ or [])), 0)
     results = run_verify(kube, conn.helm, layers, simulated_pods=bool(conn.simulated_nodes()), deep=deep,
                          only=list(check or []) or None,
                          on_result=None if fmt == Format.json else lambda r: print_result(r, verbose))
@@ -77,8 +78,9 @@ def verify(
         output.emit_json({"ok": not failed, "env": env, "cluster": choice.describe(), "api_calls": kube.api.total,
                           "results": [r.as_dict() for r in results]})
     else:
-        counts = {s: sum(r.status == s for r in results) for s in (PASS, WARN, FAIL)}
-        summary = f"{counts[PASS]} passed, {counts[WARN]} warned, {counts[FAIL]} failed"
+        counts = {s: sum(r.status == s for r in results) for s in (PASS, WARN, FAIL, SKIP)}
+        summary = f"{counts[PASS]} passed, {counts[WARN]} warned, {counts[FAIL]} failed" + (
+            f", {counts[SKIP]} skipped" if counts[SKIP] else "")
         output.status(output.FAIL if failed else output.OK, f"verify {env}: {summary}"
                       + (f" ({kube.api.total} API calls)" if verbose else ""))
     if failed:

@@ -8,8 +8,9 @@ things through the provider's Faults object.
 from __future__ import annotations
 
 import abc
+import copy
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -99,6 +100,9 @@ class Connection:
     kube: Kube
     info: ProviderInfo
     faults: Faults
+    # What the provider does before helm for a release (namespace, rendered values): e.g. put the
+    # images the values run where its nodes find them. Returns a status detail. None: nothing to do.
+    prepare: Callable[[str, Mapping[str, Any]], str] | None = None
 
     @cached_property
     def helm(self) -> Helm:
@@ -169,6 +173,11 @@ class ClusterProvider(abc.ABC):
     @abc.abstractmethod
     def faults(self, kube: Kube) -> Faults:
         """The fault operations drills may use on a cluster of this provider."""
+
+    def values_overlay(self, name: str, real_nodes: int, values: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+        """The values `up` layers over the env's `values` on this cluster (the one `name` names, or the
+        one created with `real_nodes` real nodes), and a note for the status line ("" if none)."""
+        return copy.deepcopy(dict(self.info.values_overlay)), ""
 
     def connect(self, name: str) -> Connection:
         """A Connection to an existing cluster that answers; ClusterUnreachable otherwise."""

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from deploytool.render.values import Layers, deep_merge
 
 if TYPE_CHECKING:
     from deploytool.clusters import ClusterProvider, Connection
@@ -39,5 +42,12 @@ def connect(choice: ClusterChoice) -> Connection:
 
 
 def values_overlay(choice: ClusterChoice) -> dict[str, Any]:
-    """Values the provider needs on top of the env (kind: the proxy Service as a NodePort)."""
+    """Values the provider needs on top of any env (kind: the proxy Service as a NodePort)."""
     return copy.deepcopy(dict(provider_of(choice).info.values_overlay))
+
+
+def with_overlay(choice: ClusterChoice, layers: Layers, real_nodes: int = 0) -> Layers:
+    """`layers` with the values this cluster needs on top of the env (the provider's overlay for the
+    cluster `choice` names, or the one `up` creates with `real_nodes`), and the provider's note on it."""
+    overlay, note = provider_of(choice).values_overlay(choice.name, real_nodes, layers.merged())
+    return dataclasses.replace(layers, overlay=deep_merge(copy.deepcopy(layers.overlay), overlay), note=note)

@@ -210,6 +210,13 @@ def _helm(ctx: UpContext) -> str:
     return f"release {target.release} revision {ctx.outcome.revision} ({reason})"
 
 
+def _provider_prepares(ctx: UpContext) -> str:
+    """What the provider does before helm (local real nodes: the images built here imported into
+    every node, the stand-in proxies' shared engine)."""
+    assert ctx.cluster.prepare is not None
+    return ctx.cluster.prepare(ctx.namespace, ctx.plan.rendered.values)
+
+
 def _available(ctx: UpContext) -> str:
     ready = wait_available(ctx.cluster.kube, ctx.namespace, release_selector(ctx.plan.target.release),
                            timeout_s=ctx.plan.request.timeout_s, minimums=ctx.plan.hpa_minimums)
@@ -240,7 +247,7 @@ def _hpa_metrics(ctx: UpContext) -> str:
 
 
 def _verify(ctx: UpContext) -> str:
-    from deploytool.deploy.verify import FAIL, WARN
+    from deploytool.deploy.verify import FAIL, PASS, SKIP, WARN
     from deploytool.deploy.verify_run import verify
 
     skip = ["milvus"] if ctx.outcome.smoke else []  # the smoke step just proved Milvus answers
@@ -252,13 +259,17 @@ def _verify(ctx: UpContext) -> str:
         raise CheckFailed("verify failed: " + "; ".join(f"{r.name}: {r.evidence[0] if r.evidence else ''}"
                                                         for r in failed) + " (details: deploytool verify)")
     warned = [r.name for r in results if r.status == WARN]
-    return f"{len(results)} checks passed" + (f", warnings: {', '.join(warned)}" if warned else "")
+    skipped = [r.name for r in results if r.status == SKIP]
+    passed = sum(r.status == PASS for r in results)
+    return (f"{passed} checks passed" + (f", warnings: {', '.join(warned)}" if warned else "")
+            + (f", nothing to check: {', '.join(skipped)}" if skipped else ""))
 
 
 def acting_steps() -> list[Step[UpContext]]:
     return [
         Step("namespace", _namespace),
         Step("credentials Secret", _secret),
+        Step("provider prerequisites", _provider_prepares, applies=lambda ctx: ctx.cluster.prepare is not None),
         Step("helm upgrade --install", _helm),
         Step("restart for new credentials", _roll_for_credentials, applies=lambda ctx: ctx.rotates_credentials),
         Step("workloads available", _available),

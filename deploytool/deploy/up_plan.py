@@ -99,8 +99,9 @@ class UpPlan:
     def describe(self) -> str:
         where = self.request.choice.describe()
         cluster = (f"will create {where} with {self.create.describe()}" if self.create else f"{where} exists")
-        return (f"{len(self.rendered.objects)} objects; {cluster}; credentials from {self.credentials_source()}; "
-                f"then {', '.join(self.checks) or 'no checks'}")
+        note = f"; {self.request.layers.note}" if self.request.layers.note else ""
+        return (f"{len(self.rendered.objects)} objects; {cluster}{note}; credentials from "
+                f"{self.credentials_source()}; then {', '.join(self.checks) or 'no checks'}")
 
 
 def plan_up(request: UpRequest, rendered: Rendered, given: credentials.Credentials | None, cluster_exists: bool,

@@ -1,8 +1,10 @@
-"""`verify`: named checks against the live cluster, each a result with evidence and a fix.
+"""`verify`: named checks, each a pure function of (expected, snapshot) returning a result with
+evidence and a fix.
 
-Checks read a Snapshot that LISTs each kind at most once per run (namespace-scoped, plus nodes),
-so the API cost of a check does not grow with the number of pods. Each result records the API
-calls its check made.
+The expected state is the render (`Rendered`); the live state is one `Snapshot` of plain data. A
+`Loader` fills the parts of the snapshot a check reads (one LIST per kind per run, shared by every
+check), so each result records the API calls its check caused and unit tests run the same checks
+on fixtures without a cluster.
 """
 
 from __future__ import annotations
@@ -11,14 +13,11 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from deploytool.core.config import Target
-from deploytool.render.manifests import Rendered
-
-if TYPE_CHECKING:  # the kubernetes client loads only when a check runs, not for `verify --help`
-    from deploytool.core.kube import Kube
+if TYPE_CHECKING:  # `verify --help` and the CLI's result printing load neither the model nor the renderer
+    from deploytool.deploy.snapshot import Snapshot
+    from deploytool.render.manifests import Rendered
 
 PASS, FAIL, WARN, SKIP = "pass", "fail", "warn", "skip"
 
@@ -36,101 +35,63 @@ class Result:
         return dict(self.__dict__)
 
 
-@dataclass
-class Snapshot:
-    """The live state of one release, fetched lazily with one LIST per kind."""
-
-    kube: Kube
-    target: Target
-
-    @property
-    def ns(self) -> str:
-        return self.target.namespace
-
-    @cached_property
-    def pods(self) -> list[Any]:
-        return self.kube.core.list_namespaced_pod(self.ns).items
-
-    @cached_property
-    def deployments(self) -> dict[str, Any]:
-        return {d.metadata.name: d for d in self.kube.apps.list_namespaced_deployment(self.ns).items}
-
-    @cached_property
-    def statefulsets(self) -> dict[str, Any]:
-        return {s.metadata.name: s for s in self.kube.apps.list_namespaced_stateful_set(self.ns).items}
-
-    @cached_property
-    def pvcs(self) -> dict[str, Any]:
-        return {p.metadata.name: p for p in self.kube.core.list_namespaced_persistent_volume_claim(self.ns).items}
-
-    @cached_property
-    def hpas(self) -> dict[str, Any]:
-        items = self.kube.autoscaling.list_namespaced_horizontal_pod_autoscaler(self.ns).items
-        return {h.metadata.name: h for h in items}
-
-    @cached_property
-    def pdbs(self) -> dict[str, Any]:
-        return {p.metadata.name: p for p in self.kube.policy.list_namespaced_pod_disruption_budget(self.ns).items}
-
-    @cached_property
-    def services(self) -> dict[str, Any]:
-        return {s.metadata.name: s for s in self.kube.core.list_namespaced_service(self.ns).items}
-
-    @cached_property
-    def endpoint_slices(self) -> list[Any]:
-        return self.kube.discovery.list_namespaced_endpoint_slice(self.ns).items
-
-    @cached_property
-    def configmaps(self) -> dict[str, Any]:
-        return {c.metadata.name: c for c in self.kube.core.list_namespaced_config_map(self.ns).items}
-
-    @cached_property
-    def secrets(self) -> dict[str, Any]:
-        return {s.metadata.name: s for s in self.kube.core.list_namespaced_secret(self.ns).items}
-
-    @cached_property
-    def nodes(self) -> dict[str, Any]:
-        return {n.metadata.name: n for n in self.kube.core.list_node().items}
-
-    def workload(self, kind: str, name: str) -> Any | None:
-        return (self.deployments if kind == "Deployment" else self.statefulsets).get(name)
-
-    def pods_of(self, component: str) -> list[Any]:
-        return sorted((p for p in self.pods
-                       if (p.metadata.labels or {}).get("app.kubernetes.io/component") == component
-                       and (p.metadata.labels or {}).get("app.kubernetes.io/instance") == self.target.release
-                       and not p.metadata.deletion_timestamp), key=lambda p: p.metadata.name)
-
-
 def config_checksum(user_yaml: str) -> str:
     """The chart's checksum/config: sha256 of user.yaml as the template emits it (no final newline)."""
     return hashlib.sha256(user_yaml.rstrip("\n").encode()).hexdigest()
 
 
-@dataclass
-class VerifyContext:
-    snapshot: Snapshot
-    expected: Rendered
-    simulated_pods: bool  # kwok: no containers run, so no /healthz and no restarts
-    deep: bool = False
+CheckFn = Callable[["Rendered", "Snapshot"], Result]
 
 
-CheckFn = Callable[[VerifyContext], Result]
+class Loader(Protocol):
+    """Fills snapshot parts from a live cluster and acts on it for --deep."""
+
+    @property
+    def api_calls(self) -> int: ...
+
+    def load(self, snap: Snapshot, parts: tuple[str, ...], expected: Rendered) -> None: ...
 
 
-def run_checks(ctx: VerifyContext, checks: list[tuple[str, CheckFn]],
-               on_result: Callable[[Result], None] | None = None) -> list[Result]:
+DeepFn = Callable[[Any, "Rendered", "Snapshot", Result], Result]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    fn: CheckFn
+    reads: tuple[str, ...]  # the Snapshot fields the check reads
+    deep: DeepFn | None = None  # --deep: an action on the live cluster after the check passed
+
+
+def run_check(check: Check, expected: Rendered, snap: Snapshot) -> Result:
+    """One check on a complete snapshot; a check that cannot run is a failed check, with the reason."""
+    try:
+        result = check.fn(expected, snap)
+    except Exception as exc:  # noqa: BLE001 - reported as the check's failure
+        result = Result(check.name, FAIL, [f"check could not run: {type(exc).__name__}: {str(exc)[:300]}"],
+                        "see the error; rerun with -v")
+    result.name = check.name
+    return result
+
+
+def run_checks(expected: Rendered, snap: Snapshot, checks: list[Check], loader: Loader | None = None,
+               deep: Any = None, on_result: Callable[[Result], None] | None = None) -> list[Result]:
+    """Run checks in order. With a loader, each check's parts are loaded first (and counted as its
+    API calls); with `deep` (the live cluster), a passed check's deep action runs after it."""
     results = []
-    for name, fn in checks:
-        before = ctx.snapshot.kube.api.total
+    for check in checks:
+        before = loader.api_calls if loader else 0
         start = time.monotonic()
         try:
-            result = fn(ctx)
-        except Exception as exc:  # a check that cannot run is a failed check, with the reason
-            result = Result(name, FAIL, [f"check could not run: {type(exc).__name__}: {str(exc)[:300]}"],
+            if loader:
+                loader.load(snap, check.reads, expected)
+            result = run_check(check, expected, snap)
+            if deep is not None and check.deep and result.status == PASS:
+                result = check.deep(deep, expected, snap, result)
+        except Exception as exc:  # noqa: BLE001 - reading the cluster failed: the check failed
+            result = Result(check.name, FAIL, [f"check could not run: {type(exc).__name__}: {str(exc)[:300]}"],
                             "see the error; rerun with -v")
-        result.name = name
-        result.api_calls = ctx.snapshot.kube.api.total - before
+        result.api_calls = (loader.api_calls if loader else 0) - before
         result.seconds = round(time.monotonic() - start, 2)
         results.append(result)
         if on_result:

@@ -8,7 +8,9 @@ from deploytool.core.config import Target
 from deploytool.core.helm import Helm
 from deploytool.core.kube import Kube
 from deploytool.deploy.checks.registry import select
-from deploytool.deploy.verify import Result, Snapshot, VerifyContext, run_checks
+from deploytool.deploy.snapshot import Snapshot
+from deploytool.deploy.snapshot_read import LiveCluster
+from deploytool.deploy.verify import Result, run_checks
 from deploytool.render import manifests
 from deploytool.render.values import Layers
 
@@ -18,6 +20,7 @@ def verify(kube: Kube, helm: Helm, layers: Layers, simulated_pods: bool, deep: b
            on_result: Callable[[Result], None] | None = None) -> list[Result]:
     target = Target(layers.env)
     expected = manifests.render(layers, target, helm)
-    checks = [(n, fn) for n, fn in select(only) if n not in (skip or [])]
-    ctx = VerifyContext(Snapshot(kube, target), expected, simulated_pods, deep)
-    return run_checks(ctx, checks, on_result)
+    checks = [c for c in select(only) if c.name not in (skip or [])]
+    snap = Snapshot(target.namespace, target.release, simulated_pods)
+    loader = LiveCluster(kube, target.namespace, helm)
+    return run_checks(expected, snap, checks, loader, kube if deep else None, on_result)

@@ -19,6 +19,10 @@ from deploytool.render.versions import is_3x, support_problem
 # (docs: adminGuide/use-woodpecker.md) and the official milvus-helm chart pins it.
 MINIO_CONDITIONAL_WRITES = "RELEASE.2024-12-18T13-15-44Z"
 _MINIO_RELEASE = re.compile(r"^RELEASE\.(\d{4})-(\d{2})-(\d{2})T(\d{2})-(\d{2})-(\d{2})Z")
+# A build from the Go module proxy (the local cluster's MinIO image) is tagged with its Go
+# pseudo-version, v0.0.0-<commit time, UTC, yyyymmddhhmmss>-<commit>: MinIO's RELEASE tags name the
+# same kind of time, so the commit time orders it among them.
+_GO_PSEUDO_VERSION = re.compile(r"^v0\.0\.0-(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})-[0-9a-f]{12}$")
 
 # The preStop sleep the chart puts on these roles (milvus-operator: 30 s on proxy and standalone).
 PRESTOP_SECONDS = {"proxy": 30, "standalone": 30}
@@ -73,7 +77,7 @@ def milvus_version_supported(env: str, values: dict[str, Any]) -> Iterator[Probl
 
 
 def minio_release(tag: str) -> tuple[int, ...] | None:
-    m = _MINIO_RELEASE.match(tag)
+    m = _MINIO_RELEASE.match(tag) or _GO_PSEUDO_VERSION.match(tag)
     return tuple(int(g) for g in m.groups()) if m else None
 
 

@@ -192,6 +192,7 @@ class Layers:
     files: list[Path] = field(default_factory=list)
     sets: list[str] = field(default_factory=list)
     overlay: dict[str, Any] = field(default_factory=dict)  # e.g. a provider's needs; below --set
+    note: str = ""  # what the overlay does, for status lines ("" if nothing to say)
 
     def merged(self, include_chart_defaults: bool = True) -> dict[str, Any]:
         values: dict[str, Any] = {}

@@ -24,6 +24,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
+from real_up import require_real_nodes
 
 from deploytool.clusters.base import NODE_KIND_LABEL, REAL, ClusterSpec
 from deploytool.clusters.local import LocalProvider, hostslot, images, kubelet, realnet, realnodes
@@ -72,15 +73,7 @@ def _wait(check: Callable[[], Any], timeout: float, what: str, interval: float =
 @pytest.fixture(scope="module")
 def real_cluster(cluster_lifetime: Any) -> Iterator[RealCluster]:
     provider = LocalProvider()
-    ok, why = provider.available()
-    try:
-        realnodes.check_available()
-    except Exception as exc:  # noqa: BLE001 - reported below
-        ok, why = False, str(exc)
-    if not ok:
-        if os.environ.get("CI"):
-            pytest.fail(f"real nodes unavailable in CI: {why}")
-        pytest.skip(f"real nodes unavailable (make tools installs and builds them): {why}")
+    require_real_nodes(provider)
     name = f"dt-real-{uuid.uuid4().hex[:6]}"
     hostslot.wait_free(name, timeout=900)  # another session's cluster with real nodes
     with cluster_lifetime(provider, name):  # deleted at the end, also on failure or SIGTERM

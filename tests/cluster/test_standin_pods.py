@@ -9,14 +9,13 @@ wiring the chart itself onto real nodes is the provider's next step (issue 13).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from real_up import wait
 from test_real_nodes import RealCluster, ns, real_cluster  # noqa: F401 - the shared real-node fixtures
 
 from deploytool.clusters.local import realnodes, standin_images
@@ -30,17 +29,7 @@ MILVUS_TAG = "v2.6.24"
 KEY, SECRET = "standin-pod-user", "standin-pod-secret"
 
 
-def _wait(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-            if value:
-                return value
-        except ApiException:
-            pass
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+_wait = wait  # real_up.wait: poll until truthy, ApiException counts as not yet
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +37,7 @@ def cluster(real_cluster: RealCluster) -> tuple[str, client.ApiClient, dict[str,
     """test_real_nodes.py's cluster with real nodes, plus the stand-in, etcd and MinIO images."""
     built = standin_images.local_images([MILVUS_TAG], log=lambda m: None)
     realnodes.import_into_nodes(real_cluster.layout, built)
-    return real_cluster.name, real_cluster.api, {b.ref.split("/")[-1].split(":")[0]: b.ref for b in built}
+    return real_cluster.name, real_cluster.kube.api, {b.ref.split("/")[-1].split(":")[0]: b.ref for b in built}
 
 
 def _milvus_pod(name: str, image: str, role: str, secret: bool = True) -> dict[str, Any]:

@@ -104,10 +104,65 @@ def pods_of(prod: dict, component: str) -> list:
 def test_fresh_prod_passes_every_check(prod: dict) -> None:
     code, results = verify(prod)
     assert code == 0, {n: r["evidence"] for n, r in results.items() if r["status"] == "fail"}
-    assert set(results) == {"workloads", "statefulset-identity", "anti-affinity", "zone-spread", "hpa", "pdb",
-                            "service", "config-and-secret", "resources", "milvus"}
+    assert set(results) == {"release", "workloads", "statefulset-identity", "anti-affinity", "zone-spread", "hpa",
+                            "pdb", "service", "config-and-secret", "resources", "network-policies",
+                            "security-context", "milvus"}
     assert "top hit is the query itself" in evidence(results["milvus"])
     assert "milvus.milvus-prod.svc.cluster.local" in evidence(results["service"])
+
+
+def test_network_policies_and_security_contexts_pass_and_say_what_enforces(prod: dict) -> None:
+    code, results = verify(prod, "network-policies", "security-context")
+    assert code == 0, results
+    network = results["network-policies"]
+    assert network["status"] == "pass", network
+    assert "NetworkPolicy milvus-etcd (Ingress) applies to etcd x3" in evidence(network)
+    assert "here nothing enforces: pods are simulated (kwok)" in evidence(network)
+    security = results["security-context"]
+    assert security["status"] == "pass", security
+    assert "querynode: 3 pod(s) carry the rendered securityContext" in evidence(security)
+
+
+def test_network_policies_fail_when_deleted_or_edited(prod: dict) -> None:
+    networking = client.NetworkingV1Api(prod["kube"].api)
+    networking.delete_namespaced_network_policy("milvus-etcd", NS)
+    networking.patch_namespaced_network_policy("milvus-client", NS, {"spec": {"ingress": [
+        {"ports": [{"port": 19530, "protocol": "TCP"}, {"port": 9000, "protocol": "TCP"}]}]}})
+    try:
+        code, results = verify(prod, "network-policies")
+        assert code == 1
+        text = evidence(results["network-policies"])
+        assert "NetworkPolicy milvus-etcd missing" in text
+        assert "NetworkPolicy milvus-client: live spec differs from the render" in text
+    finally:
+        repair(prod)
+    assert verify(prod, "network-policies")[0] == 0
+
+
+def test_security_context_fails_when_a_pod_template_is_weakened(prod: dict) -> None:
+    prod["kube"].apps.patch_namespaced_deployment("milvus-datanode", NS, {"spec": {"template": {"spec": {
+        "containers": [{"name": "datanode", "securityContext": {"allowPrivilegeEscalation": True}}]}}}})
+    try:
+        def weakened() -> bool:
+            pods = [p for p in pods_of(prod, "datanode") if not p.metadata.deletion_timestamp]
+            return bool(pods) and all(p.spec.containers[0].security_context.allow_privilege_escalation for p in pods)
+        wait_until(weakened, 90, "datanode pods allowing privilege escalation")
+        code, results = verify(prod, "security-context")
+        assert code == 1
+        text = evidence(results["security-context"])
+        assert "/datanode: securityContext allowPrivilegeEscalation is True, rendered False" in text
+    finally:
+        repair(prod)
+
+
+def test_text_output_shows_evidence_and_api_calls_per_check(prod: dict) -> None:
+    result = runner.invoke(app, ["verify", "--env", ENV, *prod["where"], "--check", "pdb", "--check", "hpa",
+                                 "--check", "network-policies", "-v"])
+    assert result.exit_code == 0, result.output
+    assert "hpa: pass [2 API calls]" in result.output  # one LIST of HPAs, one of Deployments
+    assert "pdb: pass [2 API calls]" in result.output  # PDBs and pods
+    assert "PDB milvus-querynode: selects 3 querynode pods" in result.output
+    assert "network-policies: " in result.output and "0 failed" in result.output
 
 
 def test_workloads_fail_when_scaled_by_hand(prod: dict) -> None:

@@ -93,8 +93,8 @@ def test_verify_help_names_every_check() -> None:
     from deploytool.deploy.checks.registry import CHECKS
 
     help_text = " ".join(invoke("verify", "--help").output.split())
-    for name, _ in CHECKS:
-        assert name in help_text, name
+    for check in CHECKS:
+        assert check.name in help_text, check.name
 
 
 def test_render_never_deletes_foreign_files(tmp_path: Path) -> None:

@@ -266,12 +266,17 @@ def f20_prod_object_storage(r: Rendered) -> None:
     assert r.get("PodDisruptionBudget", "milvus-minio")["spec"]["maxUnavailable"] == 1
 
 
+def f21_no_service_links(r: Rendered) -> None:
+    for obj in milvus_workloads(r):
+        assert obj["spec"]["template"]["spec"]["enableServiceLinks"] is False, obj["metadata"]["name"]
+
+
 FACTS: dict[str, Callable[[Rendered], None]] = {
     "F1": f1_command, "F2": f2_ports, "F3": f3_config_path, "F4": f4_env_names, "F5": f5_readiness,
     "F6": f6_liveness, "F7": f7_startup, "F8": f8_grace, "F9": f9_prestop, "F10": f10_mixcoord,
     "F11": f11_rolling, "F12": f12_etcd_endpoints, "F13": f13_etcd_image, "F14": f14_minio_conditional_writes,
     "F15": f15_mq, "F16": f16_embedded_etcd, "F17": f17_etcd_auth, "F18": f18_security_context,
-    "F19": f19_versions, "F20": f20_prod_object_storage,
+    "F19": f19_versions, "F20": f20_prod_object_storage, "F21": f21_no_service_links,
 }
 
 

@@ -59,6 +59,9 @@ spec:
         {{- end }}
     spec:
       terminationGracePeriodSeconds: {{ $c.terminationGracePeriodSeconds }}
+      # No Docker-link env vars for Services (MINIO_PORT=tcp://...): Milvus maps environment
+      # variables onto its config keys (docs/milvus-contract.md).
+      enableServiceLinks: false
       securityContext:
         {{- include "milvus.podSecurityContext" (dict "root" $root "tag" $tag) | nindent 8 }}
       containers:

@@ -13,11 +13,13 @@ deleting those of teardown.py.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kubernetes import client
 
@@ -26,10 +28,11 @@ from deploytool.clusters.base import (
     ClusterProvider,
     ClusterRef,
     ClusterSpec,
+    Connection,
     ProviderInfo,
     check_name,
 )
-from deploytool.clusters.local import create, kwok, milvus, nodes, realnodes
+from deploytool.clusters.local import create, kwok, milvus, nodes, real_values, realnodes
 from deploytool.clusters.local.create import AGENT, MILVUS
 from deploytool.clusters.local.faults import LocalFaults
 from deploytool.clusters.local.layout import Layout, cluster_lock, clusters_root
@@ -38,6 +41,7 @@ from deploytool.clusters.status import ApiServerStatus, ClusterStatus, DeleteRes
 from deploytool.core import output, procs
 from deploytool.core.errors import ClusterUnreachable, DeploytoolError
 from deploytool.core.steps import run_steps
+from deploytool.render.values import deep_merge
 
 if TYPE_CHECKING:
     from deploytool.core.kube import Kube
@@ -67,6 +71,27 @@ class LocalProvider(ClusterProvider):
 
     def faults(self, kube: Kube) -> LocalFaults:
         return LocalFaults(kube, Layout(kube.context or ""))
+
+    # -- what an env needs here ----------------------------------------------------------------
+    def values_overlay(self, name: str, real_nodes: int, values: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+        """On a cluster with real nodes (existing, or created with --real-nodes): the images built
+        here, and requests/limits scaled to the real nodes' share when needed (real_values.py)."""
+        overlay, note = super().values_overlay(name, real_nodes, values)
+        layout = Layout(check_name(name))
+        count, share = real_values.real_shares(layout, 0 if self.exists(name) else real_nodes)
+        if share is None:
+            return overlay, note
+        fit = real_values.fit(values, count, share)
+        overlay = deep_merge(deep_merge(overlay, real_values.image_overlay()),
+                             real_values.resources_overlay(values, fit))
+        return overlay, f"images built here; {fit.describe()}"
+
+    def connect_to(self, ref: ClusterRef) -> Connection:
+        conn = super().connect_to(ref)
+        layout = Layout(check_name(ref.name))
+        if realnodes.existing(layout):
+            conn.prepare = functools.partial(real_values.prepare, layout, conn.kube)
+        return conn
 
     # -- create --------------------------------------------------------------------------------
     def create(self, name: str, spec: ClusterSpec | None = None, progress: bool = True,

@@ -401,8 +401,7 @@ def restore_node(layout: Layout, name: str) -> None:
     """Start a stopped real node again (idempotent: running daemons are kept): its bridge (gone
     after a reboot), containerd (its images and containers' state are in its root) and kubelet."""
     node = _by_name(layout, name)
-    state = json.loads((node.root / "node.json").read_text())
-    share = kubelet.Share(state["cpu_millis"], state["memory_bytes"])
+    share = recorded_share(node)
     realnet.ensure_bridge(node.net.bridge, f"{node.net.node_ip}/24")
     start_containerd(node, images.pause_image())
     start_kubelet(node, share)
@@ -418,6 +417,12 @@ def _by_name(layout: Layout, name: str) -> RealNode:
 def record(node: RealNode, share: kubelet.Share) -> None:
     write_atomic(node.root / "node.json", json.dumps(
         {"name": node.name, "cpu_millis": share.cpu_millis, "memory_bytes": share.memory_bytes}) + "\n")
+
+
+def recorded_share(node: RealNode) -> kubelet.Share:
+    """The share of this machine a real node was started with (record())."""
+    state = json.loads((node.root / "node.json").read_text())
+    return kubelet.Share(state["cpu_millis"], state["memory_bytes"])
 
 
 def daemon_pid(layout: Layout, daemon: str) -> int | None:

@@ -91,7 +91,15 @@ def pv_manifest(pvc: Any, volumes_dir: str) -> dict[str, Any]:
 
 
 def provision(core: client.CoreV1Api, pvc: Any, volumes_dir: str) -> bool:
-    """Create the PV for a claim; True if created now (False if it already existed)."""
+    """Create the PV for a claim, and its folder writable for every uid; True if created now (False
+    if it already existed).
+
+    The kubelet does not apply a pod's fsGroup to hostPath volumes, and would create the folder
+    0755 root: the non-root pods (etcd uid 1001, MinIO 1000, Milvus 3.x 999) could not write it.
+    Like kind's local-path-provisioner, the folder is made 0777 before the volume exists."""
+    folder = Path(pv_manifest(pvc, volumes_dir)["spec"]["hostPath"]["path"])
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o777)
     try:
         core.create_persistent_volume(pv_manifest(pvc, volumes_dir))
     except ApiException as exc:
