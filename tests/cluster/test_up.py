@@ -123,8 +123,11 @@ def test_prod_needs_credentials(local_cluster, monkeypatch: pytest.MonkeyPatch) 
 
 def _up_in_background(*args: str) -> subprocess.Popen[str]:
     """`deploytool up` as its own process group, as a shell runs it (Ctrl-C signals the group)."""
+    # A shell gives its foreground job the default SIGINT disposition; a test run started in the
+    # background of a non-interactive shell inherits SIGINT *ignored*, so restore the default here.
     return subprocess.Popen([sys.executable, "-m", "deploytool.cli.main", "up", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _ctrl_c_while_pending(proc: subprocess.Popen[str], helm: Helm, status: str) -> str:
