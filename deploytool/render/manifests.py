@@ -19,6 +19,7 @@ class Rendered:
     target: Target
     values: dict[str, Any]
     objects: list[dict[str, Any]] = field(default_factory=list)
+    values_yaml: str = ""  # dump(values), when it was made while helm ran ("" = not yet)
 
     def by_kind(self, kind: str) -> list[dict[str, Any]]:
         return [o for o in self.objects if o.get("kind") == kind]
@@ -36,7 +37,7 @@ def check(layers: Layers) -> tuple[dict[str, Any], list[Problem]]:
 
 
 def _validate(env: str, values: dict[str, Any]) -> list[Problem]:
-    from deploytool.render.validate import validate  # jsonschema: imported while helm runs
+    from deploytool.render.validate import validate  # imported while helm runs
 
     return validate(env, values)
 
@@ -59,9 +60,10 @@ def render(layers: Layers, target: Target | None = None, helm: Helm | None = Non
     if problems:
         templating.cancel()
         raise ValidationFailed(layers.env, problems)
+    values_yaml = _dump_values(values)  # while helm still runs
     objects = [doc for doc in yamlio.load_all(templating.result()) if doc]
     objects.sort(key=lambda o: (o["kind"], o["metadata"]["name"]))
-    return Rendered(target, values, objects)
+    return Rendered(target, values, objects, values_yaml)
 
 
 def object_filename(obj: dict[str, Any]) -> str:
@@ -72,10 +74,13 @@ def dump(obj: Any) -> str:
     return yamlio.dump(obj, sort_keys=True, default_flow_style=False, width=1000)
 
 
+def _dump_values(values: dict[str, Any]) -> str:
+    return "# merged values: chart defaults <- values/<env>.yaml <- -f files <- --set\n" + dump(values)
+
+
 def manifest_files(rendered: Rendered) -> dict[str, str]:
     """File name -> content. values.yaml holds the merged values; one file per object."""
-    files = {"values.yaml": "# merged values: chart defaults <- values/<env>.yaml <- -f files <- --set\n"
-             + dump(rendered.values)}
+    files = {"values.yaml": rendered.values_yaml or _dump_values(rendered.values)}
     for obj in rendered.objects:
         files[object_filename(obj)] = dump(obj)
     return files
