@@ -14,9 +14,12 @@ from pathlib import Path
 HEAVY = ("kubernetes", "pymilvus", "numpy", "matplotlib", "rich", "jsonschema", "urllib3", "pydantic")
 
 
-def loaded_after(code: str) -> set[str]:
+def loaded_after(code: str, marker: str = "") -> set[str]:
+    """The modules loaded after running code in a fresh interpreter (or its lines starting with marker)."""
     probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    if marker:
+        return {line for line in out.splitlines() if line.startswith(marker)}
     return set(json.loads(out.strip().splitlines()[-1]))
 
 
@@ -52,3 +55,19 @@ def test_render_help_loads_no_heavy_module() -> None:
         "from deploytool.cli.main import app\n"
         "try:\n    app(['render', '--help'])\nexcept SystemExit as exc:\n    assert exc.code == 0, exc.code")
     assert not {m for m in loaded if m.split(".")[0] in HEAVY and m.split(".")[0] != "rich"}
+
+
+def test_render_starts_helm_before_it_reads_any_yaml(tmp_path: Path) -> None:
+    """helm's own start-up (~35 ms) overlaps PyYAML's import, the layering and the validation."""
+    loaded = loaded_after(
+        "import sys\n"
+        "from deploytool.core import helm\n"
+        "start = helm.Helm.start_template\n"
+        "def recording(self, *args):\n"
+        "    print('AT-START', 'yaml' in sys.modules, 'deploytool.render.validate' in sys.modules)\n"
+        "    return start(self, *args)\n"
+        "helm.Helm.start_template = recording\n"
+        "from deploytool.cli.main import app\n"
+        f"try:\n    app(['render', '--env', 'dev', '--out', {str(tmp_path / 'out')!r}])\n"
+        "except SystemExit as exc:\n    assert exc.code == 0, exc.code", marker="AT-START")
+    assert loaded == {"AT-START False False"}
