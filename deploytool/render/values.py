@@ -161,19 +161,10 @@ def load_yaml_file(path: Path) -> dict[str, Any]:
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """A new mapping: base with override layered over it; shares nothing with either."""
-    return _layered(copy.deepcopy(base), override)
-
-
-def _layered(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """base with override layered over it, sharing base's untouched subtrees (base is not modified).
-
-    For layering values this process loaded itself: copying only the mappings on an override's path
-    keeps base's shape (YAML aliases stay what they were) without deep-copying every layer again."""
-    merged = dict(base)
+    merged = copy.deepcopy(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _layered(merged[key], value)
+            merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = copy.deepcopy(value)
     return merged
@@ -211,14 +202,14 @@ class Layers:
     note: str = ""  # what the overlay does, for status lines ("" if nothing to say)
 
     def merged(self, include_chart_defaults: bool = True) -> dict[str, Any]:
-        values: dict[str, Any] = {}  # every layer is read fresh here: nothing outside shares it
+        values: dict[str, Any] = {}
         if include_chart_defaults:
             values = load_yaml_file(paths.chart_dir() / "values.yaml")
         for path in [env_file(self.env), *self.files]:
-            values = _layered(values, load_yaml_file(path))
-        values = _layered(values, self.overlay)  # copies what it takes from the overlay
+            values = deep_merge(values, load_yaml_file(path))
+        values = deep_merge(values, self.overlay)
         for expr in self.sets:
-            values = _layered(values, parse_set(expr))
+            values = deep_merge(values, parse_set(expr))
         return values
 
     def overrides(self) -> dict[str, Any]:
