@@ -174,6 +174,7 @@ def _error(message: str) -> SchemaError:
 
 
 Errors = Iterator[SchemaError]
+Keyword = Callable[["Validator", Any, Any, dict[str, Any], Where], Errors]
 
 
 def _ref(v: Validator, ref: str, instance: Any, schema: dict[str, Any], path: Where) -> Errors:
@@ -216,37 +217,22 @@ def _exclusive_maximum(v: Validator, bound: Any, instance: Any, schema: dict[str
         yield _error(f"{instance!r} is greater than or equal to the maximum of {bound!r}")
 
 
-def _too_short(bound: int) -> str:
-    return "should be non-empty" if bound == 1 else "is too short"
+def _length(kind: type[str] | type[list[Any]], at_least: bool) -> Keyword:
+    """minLength / maxLength (kind str) and minItems / maxItems (kind list)."""
 
+    def check(v: Validator, bound: int, instance: Any, schema: dict[str, Any], path: Where) -> Errors:
+        if isinstance(instance, kind) and (len(instance) < bound if at_least else len(instance) > bound):
+            if at_least:
+                yield _error(f"{instance!r} {'should be non-empty' if bound == 1 else 'is too short'}")
+            else:
+                yield _error(f"{instance!r} {'is expected to be empty' if bound == 0 else 'is too long'}")
 
-def _too_long(bound: int) -> str:
-    return "is expected to be empty" if bound == 0 else "is too long"
-
-
-def _min_length(v: Validator, bound: int, instance: Any, schema: dict[str, Any], path: Where) -> Errors:
-    if isinstance(instance, str) and len(instance) < bound:
-        yield _error(f"{instance!r} {_too_short(bound)}")
-
-
-def _max_length(v: Validator, bound: int, instance: Any, schema: dict[str, Any], path: Where) -> Errors:
-    if isinstance(instance, str) and len(instance) > bound:
-        yield _error(f"{instance!r} {_too_long(bound)}")
+    return check
 
 
 def _pattern(v: Validator, pattern: str, instance: Any, schema: dict[str, Any], path: Where) -> Errors:
     if isinstance(instance, str) and not re.search(pattern, instance):
         yield _error(f"{instance!r} does not match {pattern!r}")
-
-
-def _min_items(v: Validator, bound: int, instance: Any, schema: dict[str, Any], path: Where) -> Errors:
-    if isinstance(instance, list) and len(instance) < bound:
-        yield _error(f"{instance!r} {_too_short(bound)}")
-
-
-def _max_items(v: Validator, bound: int, instance: Any, schema: dict[str, Any], path: Where) -> Errors:
-    if isinstance(instance, list) and len(instance) > bound:
-        yield _error(f"{instance!r} {_too_long(bound)}")
 
 
 def _unique_items(v: Validator, wanted: bool, instance: Any, schema: dict[str, Any], path: Where) -> Errors:
@@ -369,12 +355,12 @@ def _if(v: Validator, condition: Any, instance: Any, schema: dict[str, Any], pat
         yield from v.descend(instance, schema[branch], path)
 
 
-Keyword = Callable[[Validator, Any, Any, dict[str, Any], Where], Iterator[SchemaError]]
 KEYWORDS: dict[str, Keyword] = {
     "$ref": _ref, "type": _type, "enum": _enum, "const": _const,
     "minimum": _minimum, "maximum": _maximum, "exclusiveMinimum": _exclusive_minimum,
-    "exclusiveMaximum": _exclusive_maximum, "minLength": _min_length, "maxLength": _max_length,
-    "pattern": _pattern, "minItems": _min_items, "maxItems": _max_items, "uniqueItems": _unique_items,
+    "exclusiveMaximum": _exclusive_maximum, "minLength": _length(str, True), "maxLength": _length(str, False),
+    "pattern": _pattern, "minItems": _length(list, True), "maxItems": _length(list, False),
+    "uniqueItems": _unique_items,
     "items": _items, "contains": _contains, "properties": _properties, "patternProperties": _pattern_properties,
     "additionalProperties": _additional_properties, "propertyNames": _property_names, "required": _required,
     "minProperties": _min_properties, "maxProperties": _max_properties,
