@@ -7,6 +7,8 @@ name to its module on demand, and imports them all only to list them in --help.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import importlib
 from typing import Any
 
@@ -53,6 +55,11 @@ app.callback()(_root)
 
 
 def run() -> None:
+    """The console script. Before the interpreter tears itself down, every object left is frozen
+    out of the garbage collector: its final collections would only walk what the process is about
+    to drop (~10 ms of `render`'s ~120 ms, measured with bench/measure.py). Modules are still torn down,
+    files flushed and atexit handlers run as usual."""
+    atexit.register(gc.freeze)
     app()
 
 

@@ -1,17 +1,24 @@
-"""The helm CLI as the rendering and release engine."""
+"""The helm CLI as the rendering and release engine.
+
+Imports nothing heavy (YAML only where values are written): `render` starts `helm template` before
+it has read any YAML.
+"""
 
 from __future__ import annotations
 
-import json
+import os
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from deploytool.core import toolchain
 from deploytool.core.errors import BadInput, CommandFailed
+
+# `helm template` is a short-lived process whose heap stays small (~55 MB peak for this chart without
+# collecting): Go's collector ran ~6 times in its ~50 ms, a third of its CPU time. Collection is
+# switched off for it, with GOMEMLIMIT as the ceiling at which Go collects anyway. A GOGC or
+# GOMEMLIMIT the user set wins. Long-running helm commands (upgrade --wait) keep Go's defaults.
+TEMPLATE_GC = {"GOGC": "off", "GOMEMLIMIT": "512MiB"}
 
 
 class Helm:
@@ -46,18 +53,28 @@ class Helm:
         return out
 
     def template(self, release: str, chart: Path, namespace: str, values: dict[str, Any]) -> str:
-        return self.start_template(release, chart, namespace, values).result()
+        templating = self.start_template(release, chart, namespace)
+        templating.send_values(values)
+        return templating.result()
 
-    def start_template(self, release: str, chart: Path, namespace: str, values: dict[str, Any]) -> Templating:
-        """Start `helm template` in the background (the caller validates meanwhile); .result() waits."""
-        values_file = _values_file(values)
-        argv = self._argv(["template", release, str(chart), "--namespace", namespace, "-f", values_file.__enter__()])
+    def start_template(self, release: str, chart: Path, namespace: str) -> Templating:
+        """Start `helm template` before its values exist; send_values() hands them over, result() waits.
+
+        helm spends most of its ~50 ms starting up (`helm version` alone takes ~35 ms) before it reads
+        its values, from standard input here (`-f -`: never written to disk): the caller layers and
+        validates the values meanwhile. `helm template` only prints; cancel() stops it on bad input."""
+        argv = self._argv(["template", release, str(chart), "--namespace", namespace, "-f", "-"])
+        env = os.environ if {"GOGC", "GOMEMLIMIT"} & set(os.environ) else {**os.environ, **TEMPLATE_GC}
+        read_end, write_end = os.pipe()
         try:
-            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            proc = subprocess.Popen(argv, stdin=read_end, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    env=env)
         except BaseException:
-            values_file.__exit__()
+            os.close(write_end)
             raise
-        return Templating(argv, proc, values_file)
+        finally:
+            os.close(read_end)
+        return Templating(argv, proc, write_end)
 
     def lint(self, chart: Path, values: dict[str, Any]) -> str:
         with _values_file(values) as vf:
@@ -84,6 +101,8 @@ class Helm:
             if "not found" in exc.output:
                 return []
             raise
+        import json
+
         return json.loads(out or "[]")
 
     def get_manifest(self, release: str, namespace: str) -> str:
@@ -93,6 +112,8 @@ class Helm:
         """The release's user-supplied values; all_values: merged with the chart's defaults as deployed."""
         out = self._run(["get", "values", release, "--namespace", namespace, "--output", "json",
                          *(["--all"] if all_values else [])])
+        import json
+
         return json.loads(out or "{}") or {}
 
     def rollback(self, release: str, namespace: str, revision: int, timeout_s: int = 600, wait: bool = True) -> str:
@@ -101,12 +122,29 @@ class Helm:
 
 
 class Templating:
-    """A running `helm template`: result() waits for its output, cancel() stops it."""
+    """A running `helm template` waiting for its values: send_values(), then result(); or cancel()."""
 
-    def __init__(self, argv: list[str], proc: subprocess.Popen[str], values_file: _values_file) -> None:
-        self.argv, self.proc, self.values_file = argv, proc, values_file
+    def __init__(self, argv: list[str], proc: subprocess.Popen[str], values_fd: int) -> None:
+        self.argv, self.proc, self._values_fd = argv, proc, values_fd
+
+    def send_values(self, values: dict[str, Any]) -> None:
+        from deploytool.core import yamlio
+
+        text = yamlio.dump(values, sort_keys=True)
+        fd, self._values_fd = self._values_fd, -1
+        try:
+            # helm reads all of its input before it writes anything, so this cannot block on a full pipe.
+            with open(fd, "w") as values_in:
+                values_in.write(text)
+        except BrokenPipeError:
+            pass  # helm exited early: result() reports why
+        except BaseException:
+            self.cancel()
+            raise
 
     def result(self, timeout: float = 300) -> str:
+        if self._values_fd >= 0:
+            raise RuntimeError("helm template is still waiting for its values: call send_values() first")
         try:
             out, err = self.proc.communicate(timeout=timeout)
         finally:
@@ -117,10 +155,12 @@ class Templating:
         return out
 
     def cancel(self) -> None:
+        if self._values_fd >= 0:
+            os.close(self._values_fd)
+            self._values_fd = -1
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.communicate()
-        self.values_file.__exit__()
 
 
 class _values_file:
@@ -130,8 +170,12 @@ class _values_file:
         self.values = values
 
     def __enter__(self) -> str:
+        import tempfile  # not on render's path (its values go through a pipe)
+
+        from deploytool.core import yamlio
+
         self._tmp = tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="deploytool-values-", delete=False)
-        yaml.safe_dump(self.values, self._tmp, sort_keys=True)
+        self._tmp.write(yamlio.dump(self.values, sort_keys=True))  # libyaml: ~4x faster than yaml.safe_dump
         self._tmp.close()
         return self._tmp.name
 

@@ -6,7 +6,6 @@ nothing at start-up.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Any, TextIO
@@ -49,5 +48,7 @@ def line(message: str) -> None:
 
 
 def emit_json(data: Any) -> None:
+    import json  # only for --output json: text output does not pay for it
+
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
     sys.stdout.flush()

@@ -10,13 +10,14 @@ import copy
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from deploytool.core import paths, yamlio
+from deploytool.core import paths
 from deploytool.core.config import Target
 from deploytool.core.errors import BadInput, UnknownEnvironment
+
+if TYPE_CHECKING:
+    import yaml  # imported where YAML is read: `render` starts helm before it pays for PyYAML
 
 
 def available_envs() -> list[str]:
@@ -61,6 +62,8 @@ def _check_tree(node: yaml.Node, source: str) -> None:
     Works on the composed node graph, where an alias is the anchored node object itself, so the
     expanded size is computed without ever expanding anything.
     """
+    import yaml
+
     sizes: dict[int, int] = {}
     active: set[int] = set()
 
@@ -105,6 +108,10 @@ def load_yaml_text(text: str, source: str) -> Any:
 
     Messages name the source and the key path or line, never a value (values may be credentials).
     """
+    import yaml
+
+    from deploytool.core import yamlio
+
     loader = yamlio.SafeLoader(text)
     try:
         node = loader.get_single_node()

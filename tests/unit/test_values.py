@@ -56,3 +56,15 @@ def test_bad_yaml_and_missing_file_are_bad_input(tmp_path: Path) -> None:
     scalar.write_text("- just\n- a list\n")
     with pytest.raises(BadInput, match="mapping"):
         Layers("dev", files=[scalar]).merged()
+
+
+def test_layering_over_an_alias_changes_only_the_path_it_names(tmp_path: Path) -> None:
+    extra = tmp_path / "aliased.yaml"
+    extra.write_text("config:\n  one: &shared {level: info, keep: 1}\n  two: *shared\n")
+    layers = Layers("dev", files=[extra], sets=["config.two.level=debug"], overlay={"config": {"three": {"x": 1}}})
+    merged = layers.merged()
+    assert merged["config"]["one"] == {"level": "info", "keep": 1}
+    assert merged["config"]["two"] == {"level": "debug", "keep": 1}
+    merged["config"]["three"]["x"] = 2
+    assert layers.overlay == {"config": {"three": {"x": 1}}}, "the overlay is copied, not shared"
+    assert Layers("dev", files=[extra]).merged() == Layers("dev", files=[extra]).merged()
