@@ -155,8 +155,11 @@ class NodeFailureDrill(Drill):
 
     def run(self, ctx: DrillContext) -> None:
         node = self.node
-        self.t_fail = ctx.phase("node failed", f"{node}: {ctx.faults.fail_node(node)}")
-        self.failed = True
+        began = ctx.clock.now()  # the failure starts here: stopping a real node's processes takes a moment
+        self.t_fail = began
+        self.failed = True  # restore_node is idempotent: undo a half-done failure too
+        detail = ctx.faults.fail_node(node)
+        ctx.phase("node failed", f"{node}: {detail} (took {ctx.clock.now() - began:.1f}s)")
         if self.simulated and ctx.probe is not None:
             ctx.probe.sever_node(node)
         started = time.monotonic()
