@@ -44,7 +44,10 @@ class UpgradeDrill(Drill):
         self.from_tag = ", ".join(sorted(set(plan.from_tags.values())))
         self.components = list(plan.from_tags)
         self.ledger = Ledger(ctx.kube, ctx.target.namespace, ctx.target.release, ctx.endpoint)
-        self.simulate_broken = ctx.faults.simulates_image_pulls and self.to.endswith(faults.BROKEN_SUFFIX)
+        simulated = ctx.faults.simulates_image_pulls and release_pods_simulated(
+            _release_pod_nodes(ctx), ctx.conn.simulated_nodes())
+        self.simulate_broken = simulated and self.to.endswith(faults.BROKEN_SUFFIX)
+        ctx.parameters["pods"] = "simulated" if simulated else "real"
         ctx.parameters.update(to=self.to, from_tag=self.from_tag, order=plan.request.order,
                               components=self.components, steps=[s.label for s in plan.steps], plan=plan.as_dict())
         ctx.notes.append(f"upgrade plan: {plan.reason}; " + "; ".join(
@@ -54,6 +57,10 @@ class UpgradeDrill(Drill):
             ctx.notes.append("simulated: kwok marks every pod Ready, so a ValidatingAdmissionPolicy refuses pods "
                              f"whose image tag ends in {faults.BROKEN_SUFFIX} (the new ReplicaSet never gets a pod, "
                              "as with a tag that cannot be pulled)")
+        elif not simulated:
+            ctx.notes.append("the release's pods run on real nodes: nothing is simulated; the target tag's images "
+                             "are what the cluster's provider has (its prerequisites step says which it built), "
+                             "and a tag that cannot be pulled fails on the kubelet by itself")
 
     def run(self, ctx: DrillContext) -> None:
         assert self.upgrade_plan is not None and self.ledger is not None
@@ -61,11 +68,15 @@ class UpgradeDrill(Drill):
             ctx.phase("fault installed", ctx.faults.make_unpullable(ctx.target.namespace, faults.BROKEN_SUFFIX))
             self.policy_installed = True
         engine = Upgrade(ctx.kube, ctx.helm, ctx.target, self.upgrade_plan, ctx.values, ctx.revision,
-                         ApplyOptions(timeout_s=ctx.options.timeout_s), ctx.phase, self.ledger)
+                         ApplyOptions(timeout_s=ctx.options.timeout_s), ctx.phase, self.ledger,
+                         prepare=ctx.conn.prepare)
         try:
             self.result = result = engine.run()
         finally:
             ctx.parameters["ledger"] = [e.as_dict() for e in self.ledger.entries]
+            if engine.result.prepared:
+                ctx.parameters["prepared"] = engine.result.prepared
+                ctx.timings["provider prerequisites"] = engine.result.prepare_seconds
         for step in result.steps:
             ctx.timings[f"step {step.label}" + ("" if step.ok else " (failed)")] = step.seconds
         if result.detect_seconds is not None:
@@ -113,6 +124,18 @@ class UpgradeDrill(Drill):
                                    f"{len(tags) - len(wrong)}/{len(tags)} pods on {self.to}", wrong[:5]))
         found += ledger_assertions(self.ledger)
         return found
+
+
+def release_pods_simulated(pod_nodes: set[str], simulated_nodes: set[str]) -> bool:
+    """Whether the release's pods are simulated (no image is pulled): any of them bound to a simulated
+    node. A release on real nodes only gets no simulated fault: a tag that cannot be pulled fails there
+    by itself."""
+    return bool(pod_nodes & simulated_nodes)
+
+
+def _release_pod_nodes(ctx: DrillContext) -> set[str]:
+    pods = ctx.kube.core.list_namespaced_pod(ctx.target.namespace, label_selector=ctx.selector).items
+    return {str(p.spec.node_name) for p in pods if p.spec.node_name}
 
 
 def ledger_assertions(ledger: Ledger) -> list[Assertion]:
