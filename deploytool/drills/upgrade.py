@@ -14,7 +14,7 @@ from deploytool.deploy.upgrade.ledger import Ledger
 from deploytool.deploy.upgrade.plan import Plan, Request
 from deploytool.drills import faults
 from deploytool.drills.checks import final_pods, floor_assertion
-from deploytool.drills.model import Assertion
+from deploytool.drills.model import Assertion, PodSample
 from deploytool.drills.runner import Drill, DrillContext
 
 
@@ -99,16 +99,17 @@ class UpgradeDrill(Drill):
                                         "description": h.get("description")} for h in made]
 
     # -- verdict -----------------------------------------------------------------------------
-    def _tags(self, ctx: DrillContext) -> dict[str, str]:
-        return {name: p.tag for name, p in final_pods(ctx.rec).items() if p.component in self.components}
+    def _tags(self, ctx: DrillContext) -> tuple[dict[str, str], list[str]]:
+        return serving_tags(final_pods(ctx.rec), self.components)
 
     def assertions(self, ctx: DrillContext) -> list[Assertion]:
         result = self.result
         assert result is not None and self.ledger is not None
         start = next((p.t for p in ctx.rec.phases if p.name.startswith("upgrade ")), None)
         found = [floor_assertion(ctx.rec, start=start)]
-        tags = self._tags(ctx)
+        tags, leaving = self._tags(ctx)
         wrong = sorted(f"{pod} on {tag}" for pod, tag in tags.items() if tag != self.to)
+        left = [f"still terminating at the end, not counted: {', '.join(leaving[:5])}"] if leaving else []
         if result.rolled_back:
             back = sorted(f"{pod} on {tag}" for pod, tag in tags.items() if tag != self.from_tag)
             detect = "" if result.detect_seconds is None else f", stall seen for {result.detect_seconds:.1f}s"
@@ -118,12 +119,21 @@ class UpgradeDrill(Drill):
                                    result.causes[:3]))
             found.append(Assertion(f"rollback restored {self.from_tag}", bool(result.rollback_ok) and not back
                                    and bool(tags), f"every pod back on {self.from_tag}",
-                                   f"{len(tags) - len(back)}/{len(tags)} pods on {self.from_tag}", back[:5]))
+                                   f"{len(tags) - len(back)}/{len(tags)} pods on {self.from_tag}", back[:5] + left))
         else:
             found.append(Assertion(f"every pod on {self.to}", not wrong and bool(tags), f"image tag {self.to}",
-                                   f"{len(tags) - len(wrong)}/{len(tags)} pods on {self.to}", wrong[:5]))
+                                   f"{len(tags) - len(wrong)}/{len(tags)} pods on {self.to}", wrong[:5] + left))
         found += ledger_assertions(self.ledger)
         return found
+
+
+def serving_tags(final: dict[str, PodSample], components: list[str]) -> tuple[dict[str, str], list[str]]:
+    """The image tag of each pod of `components` still there at the end and not terminating, and the
+    terminating ones ("<pod> on <tag>"): an old pod in its preStop sleep or graceful stop (30 s and
+    more on real nodes) has left its Service and is on its way out, so it is not counted."""
+    pods = {name: p for name, p in final.items() if p.component in components}
+    leaving = sorted(f"{name} on {p.tag}" for name, p in pods.items() if p.terminating)
+    return {name: p.tag for name, p in pods.items() if not p.terminating}, leaving
 
 
 def release_pods_simulated(pod_nodes: set[str], simulated_nodes: set[str]) -> bool:

@@ -17,7 +17,8 @@ from deploytool.core.config import Target
 from deploytool.core.errors import CommandFailed
 from deploytool.deploy.upgrade.apply import ApplyOptions, Upgrade
 from deploytool.deploy.upgrade.plan import Plan, Request, Step
-from deploytool.drills.upgrade import release_pods_simulated
+from deploytool.drills.model import PodSample
+from deploytool.drills.upgrade import release_pods_simulated, serving_tags
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 LABELS = "io.cri-containerd.image=managed"
@@ -128,3 +129,14 @@ def test_the_engine_has_the_provider_prepare_the_target_before_its_first_step() 
     assert log == [("prepare", ("milvus-staging", "v2.6.24", None, None)), ("helm upgrade", "v2.6.24"),
                    ("helm rollback", 7)]
     assert result.prepared == "1 image(s) imported" and result.failed_step == "mixcoord" and result.rollback_ok
+
+
+def test_pods_still_terminating_at_the_end_are_not_counted_but_named() -> None:
+    def sample(pod: str, component: str, tag: str, terminating: bool = False) -> PodSample:
+        return PodSample(9.0, pod, component, "real-node-1", "Running", not terminating, terminating, False, tag)
+
+    final = {"milvus-proxy-new": sample("milvus-proxy-new", "proxy", "v2.6.24"),
+             "milvus-proxy-old": sample("milvus-proxy-old", "proxy", "v2.6.23", terminating=True),
+             "milvus-etcd-0": sample("milvus-etcd-0", "etcd", "v3.6.16")}
+    tags, leaving = serving_tags(final, ["proxy"])
+    assert tags == {"milvus-proxy-new": "v2.6.24"} and leaving == ["milvus-proxy-old on v2.6.23"]
