@@ -168,6 +168,7 @@ def test_a_surging_mixcoord_without_active_standby_is_caught(staging: UpCluster)
                       if c.subject != active]
             time.sleep(1)
         assert caught[0].reason in ("CrashLoopBackOff", "ReadinessFailing"), caught
+        print(f"surging mixcoord caught: {caught[0]}")
         surge = caught[0].subject
 
         def register_failed() -> bool:
