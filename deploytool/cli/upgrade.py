@@ -86,7 +86,7 @@ def upgrade(
     ledger = Ledger(kube, target.namespace, target.release, endpoint_component(facts.values))
     try:
         result = Upgrade(kube, helm, target, plan, facts.values, revision, ApplyOptions(timeout_s=timeout), phase,
-                         ledger).run()
+                         ledger, prepare=conn.prepare).run()
     finally:
         report["cleanup"] = ledger.drop_canary()
     report["result"] = result.as_dict()

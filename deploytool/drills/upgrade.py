@@ -14,7 +14,7 @@ from deploytool.deploy.upgrade.ledger import Ledger
 from deploytool.deploy.upgrade.plan import Plan, Request
 from deploytool.drills import faults
 from deploytool.drills.checks import final_pods, floor_assertion
-from deploytool.drills.model import Assertion
+from deploytool.drills.model import Assertion, PodSample
 from deploytool.drills.runner import Drill, DrillContext
 
 
@@ -44,7 +44,10 @@ class UpgradeDrill(Drill):
         self.from_tag = ", ".join(sorted(set(plan.from_tags.values())))
         self.components = list(plan.from_tags)
         self.ledger = Ledger(ctx.kube, ctx.target.namespace, ctx.target.release, ctx.endpoint)
-        self.simulate_broken = ctx.faults.simulates_image_pulls and self.to.endswith(faults.BROKEN_SUFFIX)
+        simulated = ctx.faults.simulates_image_pulls and release_pods_simulated(
+            _release_pod_nodes(ctx), ctx.conn.simulated_nodes())
+        self.simulate_broken = simulated and self.to.endswith(faults.BROKEN_SUFFIX)
+        ctx.parameters["pods"] = "simulated" if simulated else "real"
         ctx.parameters.update(to=self.to, from_tag=self.from_tag, order=plan.request.order,
                               components=self.components, steps=[s.label for s in plan.steps], plan=plan.as_dict())
         ctx.notes.append(f"upgrade plan: {plan.reason}; " + "; ".join(
@@ -54,6 +57,10 @@ class UpgradeDrill(Drill):
             ctx.notes.append("simulated: kwok marks every pod Ready, so a ValidatingAdmissionPolicy refuses pods "
                              f"whose image tag ends in {faults.BROKEN_SUFFIX} (the new ReplicaSet never gets a pod, "
                              "as with a tag that cannot be pulled)")
+        elif not simulated:
+            ctx.notes.append("the release's pods run on real nodes: nothing is simulated; the target tag's images "
+                             "are what the cluster's provider has (its prerequisites step says which it built), "
+                             "and a tag that cannot be pulled fails on the kubelet by itself")
 
     def run(self, ctx: DrillContext) -> None:
         assert self.upgrade_plan is not None and self.ledger is not None
@@ -61,11 +68,15 @@ class UpgradeDrill(Drill):
             ctx.phase("fault installed", ctx.faults.make_unpullable(ctx.target.namespace, faults.BROKEN_SUFFIX))
             self.policy_installed = True
         engine = Upgrade(ctx.kube, ctx.helm, ctx.target, self.upgrade_plan, ctx.values, ctx.revision,
-                         ApplyOptions(timeout_s=ctx.options.timeout_s), ctx.phase, self.ledger)
+                         ApplyOptions(timeout_s=ctx.options.timeout_s), ctx.phase, self.ledger,
+                         prepare=ctx.conn.prepare)
         try:
             self.result = result = engine.run()
         finally:
             ctx.parameters["ledger"] = [e.as_dict() for e in self.ledger.entries]
+            if engine.result.prepared:
+                ctx.parameters["prepared"] = engine.result.prepared
+                ctx.timings["provider prerequisites"] = engine.result.prepare_seconds
         for step in result.steps:
             ctx.timings[f"step {step.label}" + ("" if step.ok else " (failed)")] = step.seconds
         if result.detect_seconds is not None:
@@ -88,16 +99,17 @@ class UpgradeDrill(Drill):
                                         "description": h.get("description")} for h in made]
 
     # -- verdict -----------------------------------------------------------------------------
-    def _tags(self, ctx: DrillContext) -> dict[str, str]:
-        return {name: p.tag for name, p in final_pods(ctx.rec).items() if p.component in self.components}
+    def _tags(self, ctx: DrillContext) -> tuple[dict[str, str], list[str]]:
+        return serving_tags(final_pods(ctx.rec), self.components)
 
     def assertions(self, ctx: DrillContext) -> list[Assertion]:
         result = self.result
         assert result is not None and self.ledger is not None
         start = next((p.t for p in ctx.rec.phases if p.name.startswith("upgrade ")), None)
         found = [floor_assertion(ctx.rec, start=start)]
-        tags = self._tags(ctx)
+        tags, leaving = self._tags(ctx)
         wrong = sorted(f"{pod} on {tag}" for pod, tag in tags.items() if tag != self.to)
+        left = [f"still terminating at the end, not counted: {', '.join(leaving[:5])}"] if leaving else []
         if result.rolled_back:
             back = sorted(f"{pod} on {tag}" for pod, tag in tags.items() if tag != self.from_tag)
             detect = "" if result.detect_seconds is None else f", stall seen for {result.detect_seconds:.1f}s"
@@ -107,12 +119,33 @@ class UpgradeDrill(Drill):
                                    result.causes[:3]))
             found.append(Assertion(f"rollback restored {self.from_tag}", bool(result.rollback_ok) and not back
                                    and bool(tags), f"every pod back on {self.from_tag}",
-                                   f"{len(tags) - len(back)}/{len(tags)} pods on {self.from_tag}", back[:5]))
+                                   f"{len(tags) - len(back)}/{len(tags)} pods on {self.from_tag}", back[:5] + left))
         else:
             found.append(Assertion(f"every pod on {self.to}", not wrong and bool(tags), f"image tag {self.to}",
-                                   f"{len(tags) - len(wrong)}/{len(tags)} pods on {self.to}", wrong[:5]))
+                                   f"{len(tags) - len(wrong)}/{len(tags)} pods on {self.to}", wrong[:5] + left))
         found += ledger_assertions(self.ledger)
         return found
+
+
+def serving_tags(final: dict[str, PodSample], components: list[str]) -> tuple[dict[str, str], list[str]]:
+    """The image tag of each pod of `components` still there at the end and not terminating, and the
+    terminating ones ("<pod> on <tag>"): an old pod in its preStop sleep or graceful stop (30 s and
+    more on real nodes) has left its Service and is on its way out, so it is not counted."""
+    pods = {name: p for name, p in final.items() if p.component in components}
+    leaving = sorted(f"{name} on {p.tag}" for name, p in pods.items() if p.terminating)
+    return {name: p.tag for name, p in pods.items() if not p.terminating}, leaving
+
+
+def release_pods_simulated(pod_nodes: set[str], simulated_nodes: set[str]) -> bool:
+    """Whether the release's pods are simulated (no image is pulled): any of them bound to a simulated
+    node. A release on real nodes only gets no simulated fault: a tag that cannot be pulled fails there
+    by itself."""
+    return bool(pod_nodes & simulated_nodes)
+
+
+def _release_pod_nodes(ctx: DrillContext) -> set[str]:
+    pods = ctx.kube.core.list_namespaced_pod(ctx.target.namespace, label_selector=ctx.selector).items
+    return {str(p.spec.node_name) for p in pods if p.spec.node_name}
 
 
 def ledger_assertions(ledger: Ledger) -> list[Assertion]:

@@ -85,3 +85,30 @@ def is_3x(tag: str) -> bool:
     """Whether a tag names a Milvus 3 release (non-root image, etcd auth on by default)."""
     version = release_of(tag)
     return version is not None and version.major >= 3
+
+
+def known_releases() -> list[MilvusVersion]:
+    """Every release this project knows to exist: per supported minor, each patch from the floor to
+    the newest confirmed one (LATEST_PATCHES)."""
+    return [MilvusVersion(major, minor, patch) for (major, minor), floor in sorted(SUPPORTED_FLOORS.items())
+            for patch in range(floor.patch, LATEST_PATCHES[(major, minor)].patch + 1)]
+
+
+def known_release_problem(tag: str) -> str | None:
+    """None when `tag` is exactly a known Milvus release (known_releases()), else why it is not.
+
+    Only known releases get a stand-in image on the local cluster's real nodes: any other tag is
+    never built, so a pod naming it fails as a real never-pullable image (ErrImageNeverPull)."""
+    version = parse_tag(tag)
+    if version is None:
+        variant = release_of(tag)
+        if variant is not None:
+            return f"'{tag}' is a variant tag of {variant}, not a Milvus release tag"
+        return f"'{tag}' is not a Milvus release tag (vMAJOR.MINOR.PATCH)"
+    problem = support_problem(tag)
+    if problem:
+        return problem
+    latest = LATEST_PATCHES[version.minor_line]
+    if version > latest:
+        return f"Milvus {version} is newer than the newest known {version.major}.{version.minor} release {latest}"
+    return None

@@ -26,6 +26,9 @@ STALLS = [
      [], "Unschedulable"),
     ("image pull", [pod(waiting=(("ErrImagePull", "manifest unknown"),))], [], "ErrImagePull"),
     ("image backoff", [pod(waiting=(("ImagePullBackOff", "Back-off pulling image"),))], [], "ImagePullBackOff"),
+    ("image never pulled (pull policy Never, not on the node)",
+     [pod(waiting=(("ErrImageNeverPull", 'Container image "localhost/deploytool/milvus-standin:v2.6.23" is not '
+                                         'present with pull policy of Never'),))], [], "ErrImageNeverPull"),
     ("crash loop", [pod(phase="Running", waiting=(("CrashLoopBackOff", "back-off 10s restarting"),))], [],
      "CrashLoopBackOff"),
     ("readiness failing", [pod(phase="Running", started=True, ready=False, not_ready_s=45, readiness_window_s=30)],
@@ -234,6 +237,22 @@ def test_pod_state_reads_waiting_unschedulable_and_readiness() -> None:
     assert state.started and not state.ready and state.not_ready_s == 40 and state.readiness_window_s == 30
     (cause,) = diagnose([state], [], ["querynode"], NEW)
     assert cause.reason == "ReadinessFailing"
+
+
+def test_a_real_kubelets_never_pull_status_is_a_stall() -> None:
+    """What a real kubelet reports for a tag never built on a node with imagePullPolicy Never."""
+    from datetime import UTC, datetime
+
+    from kubernetes import client as k
+
+    from deploytool.deploy.upgrade.stall import pod_state
+
+    message = f'Container image "localhost/deploytool/milvus-standin:{NEW}" is not present with pull policy of Never'
+    never = _pod_model(phase="Pending", container_statuses=[k.V1ContainerStatus(
+        name="querynode", image="x", image_id="", ready=False, restart_count=0,
+        state=k.V1ContainerState(waiting=k.V1ContainerStateWaiting(reason="ErrImageNeverPull", message=message)))])
+    (cause,) = diagnose([pod_state(never, datetime(2026, 11, 25, 9, 0, tzinfo=UTC))], [], ["querynode"], NEW)
+    assert cause.reason == "ErrImageNeverPull" and "not present with pull policy of Never" in cause.message
 
 
 def test_workload_fact_counts_a_surplus_pod_as_not_rolled() -> None:

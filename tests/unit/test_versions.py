@@ -9,6 +9,8 @@ from deploytool.render.versions import (
     LATEST_PATCHES,
     SUPPORTED_FLOORS,
     MilvusVersion,
+    known_release_problem,
+    known_releases,
     parse_tag,
     release_of,
     support_problem,
@@ -67,3 +69,27 @@ def test_every_floor_is_supported_and_one_below_is_not() -> None:
         assert support_problem(str(floor)) is None
         if floor.patch:
             assert support_problem(str(MilvusVersion(major, minor, floor.patch - 1))) is not None
+
+
+@pytest.mark.parametrize(("tag", "why"), [
+    ("v2.6.24", None),
+    ("v2.6.7", None),
+    ("v3.0.0", None),
+    ("v3.0.2", None),
+    ("v2.6.25", "newer than the newest known 2.6 release v2.6.24"),
+    ("v3.0.3", "newer than the newest known 3.0 release v3.0.2"),
+    ("v2.6.24-broken", "variant tag of v2.6.24, not a Milvus release tag"),
+    ("v2.6.6", "below this chart's floor v2.6.7"),
+    ("v2.5.4", "not supported by this chart"),
+    ("latest", "not a Milvus release tag"),
+])
+def test_known_release_problem(tag: str, why: str | None) -> None:
+    problem = known_release_problem(tag)
+    assert problem is None if why is None else why in (problem or ""), problem
+
+
+def test_known_releases_span_each_supported_minor_from_floor_to_latest() -> None:
+    known = known_releases()
+    assert known[0] == SUPPORTED_FLOORS[(2, 6)] and known[-1] == LATEST_PATCHES[(3, 0)]
+    assert MilvusVersion(2, 6, 24) in known and MilvusVersion(3, 0, 1) in known
+    assert all(known_release_problem(str(v)) is None for v in known)

@@ -37,7 +37,7 @@ import stat
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -358,6 +358,26 @@ def import_image(image: BuiltImage, socket: Path) -> None:
     """Load the archive into the containerd listening on socket (namespace k8s.io), unpacked for
     the CRI's snapshotter, so a pod may use image.ref at once. Importing twice is harmless."""
     _ctr(socket, "images", "import", "--digests=false", str(image.archive))
+
+
+def parse_image_list(text: str) -> dict[str, str]:
+    """`ctr images list` (REF TYPE DIGEST SIZE PLATFORMS LABELS) -> {ref: digest}."""
+    found = {}
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 3 and fields[2].startswith("sha256:"):
+            found[fields[0]] = fields[2]
+    return found
+
+
+def imported_digests(socket: Path) -> dict[str, str]:
+    """The images a node's containerd holds (namespace k8s.io): {ref: manifest digest}."""
+    return parse_image_list(_ctr(socket, "images", "list"))
+
+
+def missing_images(wanted: Iterable[BuiltImage], present: Mapping[str, str]) -> list[BuiltImage]:
+    """The images a node lacks: its ref absent, or held at another digest (an older build of the tag)."""
+    return [image for image in wanted if present.get(image.ref) != image.manifest_digest]
 
 
 def imported_refs(socket: Path) -> list[str]:

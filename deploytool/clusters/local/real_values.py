@@ -11,8 +11,11 @@
   (ratios between components, and request to limit, kept), with room for one surging pod.
   Nothing else about the env changes.
 
-`prepare` builds (cached) the images a rendered values tree needs and imports them into every
-real node's containerd, and runs the proxies' shared engine: `up` runs it as a step before helm.
+`prepare` builds (cached) the images a rendered values tree needs and imports into every real
+node's containerd those it lacks, and makes sure the proxies' shared engine runs: `up` runs it as a
+step before helm, `upgrade` and `drill upgrade` before their first step (with the target's values).
+Stand-in images are built only for known Milvus releases (versions.known_release_problem): any
+other tag is never built, so it fails on the kubelet like a tag that does not exist.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from deploytool.clusters.local.images import REGISTRY
 from deploytool.clusters.local.layout import Layout
 from deploytool.core import quantity, toolchain
 from deploytool.core.kube import Kube
+from deploytool.render import versions
 from deploytool.render.components import CLUSTER_COMPONENTS, active_components
 
 NEVER = "Never"
@@ -145,19 +149,38 @@ def real_shares(layout: Layout, requested: int) -> tuple[int, kubelet.Share | No
     return requested, kubelet.share_of_machine(requested) if requested else None
 
 
+def standin_tags(values: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
+    """The Milvus tags `values` runs that get a stand-in image (known releases), and for the others
+    why not: they are never built, so their pods fail as a real never-pullable image."""
+    built, skipped = [], {}
+    for tag in milvus_tags(values):
+        problem = versions.known_release_problem(tag)
+        if problem:
+            skipped[tag] = problem
+        else:
+            built.append(tag)
+    return built, skipped
+
+
 def prepare(layout: Layout, kube: Kube, namespace: str, values: Mapping[str, Any]) -> str:
-    """Before helm: build (cached) the images `values` runs and import them into every real node;
-    for a cluster-mode env, run the proxies' shared engine (standin_engine.py)."""
+    """Before helm (`up`) or before an upgrade's first step: build (cached) the images `values` runs
+    and import into every real node those it lacks (by digest); for a cluster-mode env, make sure the
+    proxies' shared engine exists (standin_engine.py; an existing one is never restarted)."""
     from deploytool.clusters.local import standin_images
 
     active = {c.key for c in active_components(dict(values))}
-    built = [standin_images.standin_image(tag, log=lambda _message: None) for tag in milvus_tags(values)]
+    tags, skipped = standin_tags(values)
+    built = [standin_images.standin_image(tag, log=lambda _message: None) for tag in tags]
     built += [standin_images.etcd_image()] if "etcd" in active else []
     built += [standin_images.minio_image()] if "minio" in active else []
-    refs = realnodes.import_into_nodes(layout, built)
-    detail = f"{len(refs)} image(s) in {len(realnodes.existing(layout))} real node(s): " + ", ".join(
-        r.removeprefix(REGISTRY + "/") for r in refs)
+    imported = realnodes.import_into_nodes(layout, built)
+    fresh = sum(1 for count in imported.values() if count)
+    detail = (f"{len(imported)} image(s) in {len(realnodes.existing(layout))} real node(s) "
+              f"({fresh} imported, {len(imported) - fresh} already there): "
+              + ", ".join(r.removeprefix(REGISTRY + "/") for r in imported))
+    detail += "".join(f"; {tag} not built ({why})" for tag, why in skipped.items())
     if "proxy" in active:
         tag = str(values["image"]["tag"])
-        detail += "; " + standin_engine.ensure(kube, namespace, f"{STANDIN_REPOSITORY}:{tag}")
+        engine_tag = tag if tag in tags else (tags[0] if tags else tag)
+        detail += "; " + standin_engine.ensure(kube, namespace, f"{STANDIN_REPOSITORY}:{engine_tag}")
     return detail

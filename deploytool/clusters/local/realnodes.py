@@ -291,15 +291,17 @@ def start_coredns(layout: Layout) -> int:
     return pid
 
 
-def import_into_nodes(layout: Layout, built: Iterable[images.BuiltImage]) -> list[str]:
-    """Import images into every real node's containerd (for charts whose images are built here)."""
-    refs = []
-    nodes = existing(layout)
-    for image in built:
-        for node in nodes:
+def import_into_nodes(layout: Layout, built: Iterable[images.BuiltImage]) -> dict[str, int]:
+    """Import into every real node's containerd the images it does not hold yet at the same digest
+    (images.missing_images); nothing else on the node is touched. Returns {ref: nodes it was
+    imported into} (0: every node had it)."""
+    wanted = list(built)
+    imported = {image.ref: 0 for image in wanted}
+    for node in existing(layout):
+        for image in images.missing_images(wanted, images.imported_digests(node.socket)):
             images.import_image(image, node.socket)
-        refs.append(image.ref)
-    return refs
+            imported[image.ref] += 1
+    return imported
 
 
 # -- teardown ----------------------------------------------------------------------------------

@@ -4,7 +4,9 @@ Milvus proxies are stateless front-ends over shared state; the stand-in's proxie
 gRPC API to one milvus-lite engine (`milvus standin-engine`, same image, not a Milvus role;
 docs/milvus-standin.md). On real nodes the provider runs it as a Deployment (one replica,
 Recreate, its data on a PVC) with a Service `milvus-standin-engine` in the release's namespace,
-created before helm; the values overlay points the proxies at it (`standin.engineAddress`).
+created before helm and never restarted by deploytool afterwards (an upgrade of the release leaves
+it on the image it was created with); the values overlay points the proxies at it
+(`standin.engineAddress`).
 It is not part of the release: helm and `down` leave it alone, the namespace's deletion removes it.
 """
 
@@ -55,22 +57,19 @@ def deployment(image: str) -> dict[str, Any]:
 
 
 def ensure(kube: Kube, namespace: str, image: str) -> str:
-    """Create the engine's claim, Service and Deployment (the image follows the env's tag)."""
+    """Create the engine's claim, Service and Deployment when missing. An existing engine is left as it
+    is, image included: it is one replica with Recreate, so changing it would cut every proxy at once
+    (an upgrade moves the Milvus roles, not the engine behind the stand-in proxies)."""
     made = []
     for create, body in ((kube.core.create_namespaced_persistent_volume_claim, claim()),
-                         (kube.core.create_namespaced_service, service())):
+                         (kube.core.create_namespaced_service, service()),
+                         (kube.apps.create_namespaced_deployment, deployment(image))):
         try:
             create(namespace, body)
             made.append(body["kind"])
         except ApiException as exc:
             if exc.status != 409:
                 raise
-    try:
-        kube.apps.create_namespaced_deployment(namespace, deployment(image))
-        made.append("Deployment")
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
-        kube.apps.patch_namespaced_deployment(NAME, namespace, {"spec": {"template": {"spec": {
-            "containers": [{"name": "engine", "image": image}]}}}})
-    return f"shared engine {NAME} ({', '.join(made)} created)" if made else f"shared engine {NAME} exists"
+    if made:
+        return f"shared engine {NAME} ({', '.join(made)} created)"
+    return f"shared engine {NAME} exists (left as it is)"

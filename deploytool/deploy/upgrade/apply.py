@@ -12,7 +12,7 @@ failure (the CLI exits 1).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,8 @@ from deploytool.deploy.upgrade.stall import Cause, StallTracker, diagnose, read_
 from deploytool.deploy.workloads import list_workloads
 
 Phase = Callable[[str, str], Any]
+# The provider's work before helm for a release (Connection.prepare): (namespace, values) -> detail.
+Prepare = Callable[[str, Mapping[str, Any]], str]
 
 
 @dataclass
@@ -65,6 +67,8 @@ class ApplyResult:
     rollback_seconds: float = 0.0
     ledger: list[LedgerEntry] = field(default_factory=list)
     seconds: float = 0.0
+    prepared: str = ""  # what the provider did before the first step ("" if it had nothing to do)
+    prepare_seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -76,6 +80,7 @@ class ApplyResult:
                 "detect_seconds": None if self.detect_seconds is None else round(self.detect_seconds, 1),
                 "rolled_back": self.rolled_back, "rollback_ok": self.rollback_ok,
                 "rollback_seconds": round(self.rollback_seconds, 1), "seconds": round(self.seconds, 1),
+                "prepared": self.prepared, "prepare_seconds": round(self.prepare_seconds, 1),
                 "ledger": [e.as_dict() for e in self.ledger]}
 
 
@@ -100,12 +105,17 @@ class _Stalled(Exception):
 
 
 class Upgrade:
-    """Runs one plan against one release. `phase(name, detail)` reports progress."""
+    """Runs one plan against one release. `phase(name, detail)` reports progress. `prepare` (the
+    cluster's Connection.prepare, None when its provider has nothing to do) runs once before the
+    first step with the target's values: e.g. the local provider builds and imports the target tag's
+    images into its real nodes there, as `up` does before helm."""
 
     def __init__(self, kube: Kube, helm: Helm, target: Target, plan: Plan, start_values: dict[str, Any],
-                 start_revision: int, options: ApplyOptions, phase: Phase, ledger: Ledger | None = None) -> None:
+                 start_revision: int, options: ApplyOptions, phase: Phase, ledger: Ledger | None = None,
+                 prepare: Prepare | None = None) -> None:
         self.kube, self.helm, self.target, self.plan = kube, helm, target, plan
         self.start_values, self.options, self.phase, self.ledger = start_values, options, phase, ledger
+        self.prepare = prepare
         self.result = ApplyResult(start_revision)
         self.selector = release_selector(target.release)
 
@@ -113,6 +123,13 @@ class Upgrade:
         begin = time.monotonic()
         components = [c for step in self.plan.steps for c in step.components]
         done: set[str] = set()
+        if self.prepare is not None:
+            self.phase("provider prerequisites", f"for {self.plan.request.to}")
+            started = time.monotonic()
+            final = step_values(self.start_values, self.plan.request.to, components, set(components))
+            self.result.prepared = self.prepare(self.target.namespace, final)
+            self.result.prepare_seconds = time.monotonic() - started
+            self.phase("provider prerequisites done", self.result.prepared)
         if self.ledger is not None:
             self.phase("ledger", "writing the canary")
             try:

@@ -3,8 +3,10 @@
 Causes, each visible in the API as soon as it happens:
 * FailedCreate      -- the workload's ReplicaFailure condition (admission refused the pod, quota, ...)
 * Unschedulable     -- a new pod's PodScheduled=False, reason Unschedulable (the scheduler's message)
-* ErrImagePull / ImagePullBackOff / InvalidImageName / CrashLoopBackOff / CreateContainerConfigError /
-  CreateContainerError -- a new pod's container waiting with that reason (kubelet)
+* ErrImagePull / ImagePullBackOff / ErrImageNeverPull / InvalidImageName / CrashLoopBackOff /
+  CreateContainerConfigError / CreateContainerError -- a new pod's container waiting with that reason
+  (kubelet; ErrImageNeverPull: imagePullPolicy Never and the image is not on the node, as for a tag
+  never built on the local cluster's real nodes -- pkg/kubelet/images/types.go)
 * ReadinessFailing  -- a new pod Running, its containers started, not Ready for longer than its readiness
   probe can take to pass (initialDelaySeconds + periodSeconds x failureThreshold)
 A cause counts once it has been seen on consecutive polls for `grace_s` (a pod may be Unschedulable
@@ -21,7 +23,7 @@ from deploytool.core.image_ref import image_tag
 from deploytool.core.kube import Kube
 from deploytool.core.labels import COMPONENT
 
-WAITING_STALLS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CrashLoopBackOff",
+WAITING_STALLS = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName", "CrashLoopBackOff",
                   "CreateContainerConfigError", "CreateContainerError")
 
 
