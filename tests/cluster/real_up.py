@@ -61,10 +61,11 @@ def require_real_nodes(provider: LocalProvider) -> None:
         pytest.skip(f"real nodes unavailable (make tools installs and builds them): {why}")
 
 
-def up_on_real_nodes(cluster_lifetime: Any, env: str, real_nodes: int, *extra: str) -> Iterator[UpCluster]:
+def up_on_real_nodes(cluster_lifetime: Any, env: str, real_nodes: int, *extra: str,
+                     prefix: str = "dt-mreal") -> Iterator[UpCluster]:
     provider = LocalProvider()
     require_real_nodes(provider)
-    name = f"dt-mreal-{uuid.uuid4().hex[:6]}"
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
     hostslot.wait_free(name, timeout=900)  # another session's cluster with real nodes
     with cluster_lifetime(provider, name):
         for attempt in range(3):  # another session may take the machine's real-node slot first
