@@ -10,7 +10,8 @@ stand-in (docs/milvus-standin.md) and etcd and MinIO are the real servers.
   exclusive session and crash-loops, while the first keeps serving;
 - a streamingnode on an object store without conditional writes crash-loops on woodpecker's start-up
   check. The store is moto 4.2's S3 server on the host, standing for a MinIO release from before
-  conditional writes (such MinIO releases cannot be had here: tests/milvus_standin/conftest.py).
+  conditional writes (such MinIO releases cannot be had here: tests/milvus_standin/conftest.py);
+- with a simulated node added, verify skips the pod bound to it by name and reads the real ones.
 
 Each breaking test patches one live Deployment and restores it (spec.template and strategy) at the end,
 also on failure, so the next test starts from the release as `up` left it.
@@ -33,6 +34,7 @@ from kubernetes.client.exceptions import ApiException
 from real_up import UpCluster, up_on_real_nodes, wait
 
 from deploytool.clusters.base import NODE_KIND_LABEL, REAL
+from deploytool.clusters.local import nodes
 from deploytool.core.conditions import is_ready
 
 pytestmark = pytest.mark.cluster
@@ -274,3 +276,33 @@ def test_a_streamingnode_on_a_store_without_conditional_writes_crash_loops(
         assert pod.status.container_statuses[0].last_state.terminated.exit_code == 1
         assert '"PUT /' in store_log.read_text()  # it wrote to that store, not to the release's MinIO
         _unchanged(staging, before)  # the streamingnode on MinIO included (maxUnavailable 0)
+
+
+def test_a_cluster_with_both_kinds_of_node_is_judged_pod_by_pod(staging: UpCluster) -> None:
+    """A simulated (kwok) node joins the cluster with one Milvus-labelled pod bound to it: verify
+    skips that pod by name and still reads /healthz from every real one (a per-cluster flag would
+    have skipped them all). The pod has no pod-template-hash, so no ReplicaSet adopts it; the node
+    is tainted so that nothing else is scheduled there; both are deleted at the end."""
+    core = staging.kube.core
+    real_pods = [p for p in _pods(staging) if p.metadata.labels.get(COMPONENT) in MILVUS_ROLES]
+    node = nodes.node_manifest(90, "4", "8Gi")
+    node["spec"]["taints"] = [{"key": "deploytool.io/test", "value": "mixed", "effect": "NoSchedule"}]
+    node_name, pod_name = node["metadata"]["name"], "milvus-querynode-on-kwok"
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod_name, "labels": {
+        COMPONENT: "querynode", "app.kubernetes.io/instance": "milvus"}}, "spec": {
+        "nodeName": node_name, "containers": [{"name": "querynode", "image": "localhost/deploytool/not-run:x"}],
+        "tolerations": [{"key": "deploytool.io/test", "operator": "Exists"}]}}
+    core.create_node(node)
+    try:
+        core.create_namespaced_pod(NS, pod)
+        wait(lambda: (lambda p: p.status.phase == "Running" and p.status.pod_ip)(
+            core.read_namespaced_pod(pod_name, NS)), 60, "the pod on the simulated node Running")
+        result = staging.cli("verify", "--env", ENV, "--check", "milvus", "--output", "json")
+        assert result.exit_code == 0, result.output
+        evidence = "\n".join(json.loads(result.stdout)["results"][0]["evidence"])
+        assert f"/healthz not checked on 1 pod(s) simulated by kwok ({pod_name})" in evidence, evidence
+        assert f"/healthz read from {len(real_pods)} Milvus pod(s) on real nodes" in evidence, evidence
+    finally:
+        with contextlib.suppress(ApiException):
+            core.delete_namespaced_pod(pod_name, NS, grace_period_seconds=0)
+        core.delete_node(node_name)
