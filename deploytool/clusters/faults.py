@@ -23,6 +23,12 @@ class Faults(abc.ABC):
     def node_failure_unsupported(self) -> str:
         """Why fail_node() cannot work on this cluster ("" if it can)."""
 
+    def stand_in_nodes(self, namespace: str) -> dict[str, list[str]]:
+        """Nodes running pods the provider added beside the release in namespace that are test
+        scaffolding, not part of what a drill rehearses (node -> pod names). A drill never picks
+        such a node by itself: failing it would measure the scaffolding, not the deployment."""
+        return {}
+
     @abc.abstractmethod
     def fail_node(self, node: str) -> str:
         """Make the node stop working as a dead machine would; returns what was done."""

@@ -245,20 +245,135 @@ def floor_assertion(rec: Recording, components: Iterable[str] | None = None, sta
                      evidence)
 
 
-def anti_affinity_assertion(rec: Recording, start: float | None = None, end: float | None = None) -> Assertion:
+def pods_at(rec: Recording, t: float) -> list[PodSample]:
+    """Each pod's last sample at or before t, for pods not deleted by then."""
+    last: dict[str, PodSample] = {}
+    for sample in sorted(rec.pod_samples, key=lambda p: p.t):
+        if sample.t > t:
+            break
+        last[sample.pod] = sample
+    return sorted((p for p in last.values() if not p.deleted), key=lambda p: p.pod)
+
+
+def pods_on_node_at(rec: Recording, node: str, t: float) -> list[PodSample]:
+    """The release's live pods bound to node at time t (replayed from the pod samples)."""
+    return [p for p in pods_at(rec, t) if p.node == node]
+
+
+def anti_affinity_assertion(rec: Recording, start: float | None = None, end: float | None = None,
+                            failed_node: str | None = None) -> Assertion:
+    """Required anti-affinity held: <= 1 replica lost at a time, never two live pods in one domain.
+
+    Not vacuous: with no required anti-affinity at all (preferred only, or none) it fails and says
+    so; with failed_node, it also fails unless a pod with required anti-affinity was on that node
+    when it failed (else nothing had to move under the rule).
+    """
     comps = sorted(c for c, i in rec.workloads.items() if i.anti_affinity_key)
+    preferred = sorted(c for c, i in rec.workloads.items() if not i.anti_affinity_key and i.preferred_anti_affinity_key)
     sharing = shared_domains(rec, start, end)
     lost = {c: max_lost(rec, c, start, end) for c in comps}
     too_many = {c: n for c, n in lost.items() if n > 1}
     evidence = [f"{c}: at most {n} replica(s) unavailable at once" for c, n in lost.items()]
     evidence += [f"t={s.t:.1f}s: {s.component} pods {', '.join(s.pods)} shared {s.domain}" for s in sharing[:5]]
+    if preferred:
+        evidence.append(f"preferred (soft) anti-affinity only, not checked: {', '.join(preferred)} "
+                        "(the scheduler may put two replicas on one node)")
     ok = bool(comps) and not sharing and not too_many
     observed = "no component has required anti-affinity"
+    if not comps and preferred:
+        observed += f" (only preferred: {', '.join(preferred)}): nothing to hold, the check cannot pass"
     if comps:
         observed = f"{len(sharing)} sharing(s); max lost at once: " + ", ".join(f"{c} {n}" for c, n in lost.items())
+    if comps and failed_node is not None and start is not None:
+        moved = sorted({p.component for p in pods_on_node_at(rec, failed_node, start) if p.component in comps})
+        if moved:
+            evidence.insert(0, f"on {failed_node} when it failed: {', '.join(moved)} (required anti-affinity)")
+        else:
+            ok = False
+            observed += f"; no pod with required anti-affinity was on {failed_node}: nothing had to move under the rule"
     return Assertion("anti-affinity held", ok,
                      "components with required anti-affinity: <= 1 replica lost at a time, never two on one node",
                      observed, evidence)
+
+
+NODE_CONTROLLER_REASON = "NodeStatusUnknown"  # the Ready condition's reason once the node controller gives up
+UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
+
+
+def node_not_ready_assertion(rec: Recording, node: str, t_fail: float) -> Assertion:
+    """The failed node went NotReady through the node controller: Ready Unknown with reason
+    NodeStatusUnknown ("Kubelet stopped posting node status") and/or its unreachable taint."""
+    samples = sorted((s for s in rec.node_samples if s.node == node and s.t >= t_fail), key=lambda s: s.t)
+    first = next((i for i, s in enumerate(samples) if not s.ready), None)
+    expected = (f"{node} NotReady after the failure, marked by the node controller (reason {NODE_CONTROLLER_REASON} "
+                f"or taint {UNREACHABLE_TAINT})")
+    if first is None:
+        return Assertion("node NotReady by the node controller", False, expected,
+                         f"{node} never went NotReady ({len(samples)} node sample(s) after the failure)")
+    down = []
+    for s in samples[first:]:
+        if s.ready:
+            break
+        down.append(s)
+    reasons = sorted({s.reason for s in down if s.reason})
+    taints = sorted({t for s in down for t in s.taints if t.startswith(UNREACHABLE_TAINT)})
+    ok = NODE_CONTROLLER_REASON in reasons or bool(taints)
+    observed = (f"NotReady {down[0].t - t_fail:.1f}s after the failure; reason {', '.join(reasons) or '(none)'}; "
+                f"taints {', '.join(taints) or '(none)'}")
+    return Assertion("node NotReady by the node controller", ok, expected, observed)
+
+
+def replacements(rec: Recording, node: str, start: float, end: float) -> list[tuple[PodSample, PodSample | None]]:
+    """Each release pod on node at start, paired with the first pod that replaced it: a pod of the
+    same component, Ready on another node within (start, end], either new (not alive at start) or
+    the same name re-created elsewhere (a StatefulSet's)."""
+    lost = pods_on_node_at(rec, node, start)
+    alive_at_start = {p.pod for p in pods_at(rec, start)}
+    taken: set[str] = set()
+    pairs: list[tuple[PodSample, PodSample | None]] = []
+    ordered = sorted(rec.pod_samples, key=lambda p: p.t)
+    for old in lost:
+        found = None
+        for s in ordered:
+            if not (start < s.t <= end) or s.component != old.component or s.pod in taken:
+                continue
+            if s.node in ("", node) or not s.ready or s.terminating or s.deleted:
+                continue
+            if s.pod == old.pod or s.pod not in alive_at_start:
+                found = s
+                break
+        if found is not None:
+            taken.add(found.pod)
+        pairs.append((old, found))
+    return pairs
+
+
+def rescheduled_assertion(rec: Recording, node: str, start: float, end: float,
+                          may_stay_pending: Iterable[str] = ()) -> Assertion:
+    """Every release pod on the failed node was replaced by a Ready pod on another node by `end`
+    (the node's return); components in may_stay_pending (required anti-affinity with no free node)
+    are reported, not required."""
+    pending_ok = set(may_stay_pending)
+    pairs = replacements(rec, node, start, end)
+    evidence, missing = [], []
+    for old, new in pairs:
+        if new is not None:
+            evidence.append(f"{old.component}: {old.pod} (on {node}) -> {new.pod} Ready on {new.node} "
+                            f"{new.t - start:.1f}s after the failure")
+        elif old.component in pending_ok:
+            evidence.append(f"{old.component}: {old.pod} not replaced before the node returned "
+                            "(required anti-affinity: no free node; expected)")
+        else:
+            evidence.append(f"{old.component}: {old.pod} NOT replaced on another node before the node returned")
+            missing.append(old.pod)
+    expected = "every release pod on the failed node Ready again on another node before the node returned"
+    if pending_ok:
+        expected += f" (except {', '.join(sorted(pending_ok))}: Pending until it returns)"
+    if not pairs:
+        return Assertion("pods rescheduled", False, expected, f"no release pod was on {node} when it failed")
+    moved = sum(1 for _, new in pairs if new is not None)
+    return Assertion("pods rescheduled", not missing, expected,
+                     f"{moved} of {len(pairs)} pod(s) on {node} replaced on other nodes", evidence)
 
 
 def endpoints_assertion(rec: Recording, service: str, start: float, end: float, minimum: int = 1) -> Assertion:

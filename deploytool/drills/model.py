@@ -23,6 +23,7 @@ class WorkloadInfo:
     anti_affinity_key: str | None  # topologyKey of required pod anti-affinity, if any
     pdb_max_unavailable: int | None = None
     strategy: str = "RollingUpdate"  # Deployment: RollingUpdate | Recreate (stops every pod before starting new ones)
+    preferred_anti_affinity_key: str | None = None  # topologyKey of preferred (soft) pod anti-affinity, if any
 
     @property
     def recreates(self) -> bool:
@@ -80,6 +81,7 @@ class NodeSample:
     ready: bool
     unschedulable: bool
     taints: list[str] = field(default_factory=list)
+    reason: str = ""  # the Ready condition's reason (NodeStatusUnknown: set by the node controller)
 
 
 @dataclass

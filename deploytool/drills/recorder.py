@@ -62,11 +62,13 @@ def workload_info(obj: Any, kind: str) -> WorkloadInfo:
         max_unavailable = int_or_percent(getattr(rolling, "max_unavailable", None) or 1, replicas, False)
         max_surge = 0
     affinity = obj.spec.template.spec.affinity
-    terms = (affinity.pod_anti_affinity.required_during_scheduling_ignored_during_execution
-             if affinity and affinity.pod_anti_affinity else None) or []
+    anti = affinity.pod_anti_affinity if affinity else None
+    terms = (anti.required_during_scheduling_ignored_during_execution if anti else None) or []
+    preferred = (anti.preferred_during_scheduling_ignored_during_execution if anti else None) or []
     component = (obj.metadata.labels or {}).get(COMPONENT, obj.metadata.name)
     return WorkloadInfo(component, kind, obj.metadata.name, max_unavailable, max_surge,
-                        terms[0].topology_key if terms else None, strategy=strategy)
+                        terms[0].topology_key if terms else None, strategy=strategy,
+                        preferred_anti_affinity_key=preferred[0].pod_affinity_term.topology_key if preferred else None)
 
 
 def _strategy_dict(strategy: Any) -> dict[str, Any]:
@@ -277,10 +279,11 @@ class Recorder:
         self.rec.node_labels[name] = dict(node.metadata.labels or {})
         ready = is_ready(node)
         taints = sorted(f"{t.key}:{t.effect}" for t in node.spec.taints or [])
-        values = (ready, bool(node.spec.unschedulable), tuple(taints))
+        reason = next((c.reason or "" for c in node.status.conditions or [] if c.type == "Ready"), "")
+        values = (ready, bool(node.spec.unschedulable), tuple(taints), reason)
         if self._changed(f"node/{name}", values):
             self.rec.node_samples.append(NodeSample(self.clock.now(), name, ready, bool(node.spec.unschedulable),
-                                                    taints))
+                                                    taints, reason))
 
     # -- queries for the drills --------------------------------------------------------------
     def live_pods(self, component: str | None = None) -> list[PodSample]:

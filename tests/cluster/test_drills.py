@@ -176,7 +176,8 @@ def test_node_failure_moves_pods_and_recovers(prod4: Any, tmp_path: Path) -> Non
     result, data = run_drill(prod4, tmp_path, "node-failure", "--drain-bound", "10", "--timeout", "120")
     assert result.exit_code == 0, result.output
     seen = verdicts(data)
-    assert seen == {"anti-affinity held": True, "Service milvus kept a ready endpoint": True, "recovered": True,
+    assert seen == {"node NotReady by the node controller": True, "pods rescheduled": True,
+                    "anti-affinity held": True, "Service milvus kept a ready endpoint": True, "recovered": True,
                     "probe kept answering": True}, data["assertions"]
     phases = [p["name"] for p in data["recording"]["phases"]]
     assert phases.index("node failed") < phases.index("node NotReady") < phases.index("drained") \

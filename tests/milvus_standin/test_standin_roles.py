@@ -69,7 +69,7 @@ def test_role_with_the_right_key_registers_and_is_healthy(standins, etcd, minio)
     role.wait_healthy()
     status, body = role.healthz(json_detail=True)
     detail = {d["name"]: d["code"] for d in json.loads(body)["detail"]}
-    assert status == 200 and detail == {"querynode": 1, "etcd": 1, "minio": 1}
+    assert status == 200 and detail == {"querynode": 1}  # one indicator per component, its own state (Milvus)
     assert role.livez() == 200
     sessions = session_keys(etcd, config["etcd"]["rootPath"])
     [name] = [k for k in sessions if k.startswith("querynode-")]
@@ -161,22 +161,20 @@ def test_streamingnode_skips_the_check_when_conditional_writes_are_disabled(stan
     assert "Condition write is explicitly disabled" in role.logs()
 
 
-# -- deep /healthz ---------------------------------------------------------------------------------
+# -- /healthz: the components' own state, and the session's liveness ------------------------------
 
-def test_healthz_fails_when_etcd_stops_and_the_role_exits_when_its_session_expires(standins, minio, tmp_path):
+def test_healthz_asks_no_dependency_and_the_role_exits_when_its_session_expires(standins, minio, tmp_path):
     own_etcd = start_etcd(tmp_path / "etcd")
     try:
         role = standins("datanode", cluster_config(own_etcd, minio), env=minio_env())
         role.wait_healthy()
         stop(own_etcd.proc)
-        deadline = time.monotonic() + 10
+        started = time.monotonic()
         status, body = role.healthz()
-        while status == 200 and time.monotonic() < deadline:
-            time.sleep(0.2)
-            status, body = role.healthz()
-        assert status == 500 and body.startswith("Not all components are healthy"), body
-        assert role.livez() == 200  # /livez does not consult dependencies
+        assert (status, body) == (200, "OK")  # Milvus's /healthz reports state codes, it probes nothing
+        assert role.livez() == 200
         assert role.wait_exit(30) == 1  # session ttl 4 s: Milvus exits when its session is lost
+        assert time.monotonic() - started >= 3.0, "exited before the session's ttl ran out"
         assert "datanode disconnected from etcd, process will exit" in role.logs()
     finally:
         stop(own_etcd.proc)
@@ -281,21 +279,14 @@ def test_standalone_runs_the_engine_with_its_data_on_its_volume(standins, tmp_pa
     assert client.get("kept", ids=[1])[0]["id"] == 1
 
 
-def test_proxy_is_not_ready_while_its_engine_does_not_answer(standins, etcd, minio):
+def test_proxy_healthz_is_its_own_state_whatever_the_engine(standins, etcd, minio):
+    """The shared engine is the stand-in's scaffolding, not a Milvus dependency: as Milvus's proxy
+    reports only its own state code, the proxy is healthy while the engine does not answer."""
     dead = f"127.0.0.1:{free_port()}"  # nothing listens there
     proxy = standins("proxy", cluster_config(etcd, minio), env={**minio_env(), "STANDIN_ENGINE_ADDRESS": dead})
-    deadline = time.monotonic() + 30
-    status, body = 0, ""
-    while time.monotonic() < deadline and proxy.proc.poll() is None:
-        try:
-            status, body = proxy.healthz(json_detail=True)
-            if status and "engine" in body:
-                break
-        except OSError:
-            pass
-        time.sleep(0.2)
-    assert status == 500 and {"name": "engine", "code": 2} in json.loads(body)["detail"], body
-    assert proxy.livez() == 200
+    proxy.wait_healthy()
+    status, body = proxy.healthz(json_detail=True)
+    assert status == 200 and json.loads(body) == {"state": "OK", "detail": [{"name": "proxy", "code": 1}]}, body
 
 
 def test_proxy_without_an_engine_address_refuses_to_start(standins, etcd, minio):

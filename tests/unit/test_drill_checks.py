@@ -8,6 +8,7 @@ from deploytool.drills import checks
 from deploytool.drills.model import (
     EndpointSample,
     HpaSample,
+    NodeSample,
     PodSample,
     ProbeSample,
     Recording,
@@ -275,3 +276,83 @@ def test_staging_mixcoord_is_recreate_so_its_drill_floor_is_zero() -> None:
     info = workload_info(_deployment(manifest["spec"].get("replicas", 1), k.V1DeploymentStrategy(
         type=strategy["type"])), "Deployment")
     assert strategy["type"] == "Recreate" and info.recreates and info.floor(1) == 0
+
+
+# -- node failure: the node controller, rescheduling, anti-affinity that is not vacuous ------------
+
+
+def test_preferred_anti_affinity_only_fails_and_says_so() -> None:
+    soft = WorkloadInfo("proxy", "Deployment", "milvus-proxy", 1, 1, None, preferred_anti_affinity_key=HOST)
+    assertion = checks.anti_affinity_assertion(rec_with(soft, dep("datanode")), start=0.0, failed_node="n1")
+    assert not assertion.ok
+    assert "only preferred: proxy" in assertion.observed and "cannot pass" in assertion.observed
+    assert any("preferred (soft) anti-affinity only, not checked: proxy" in line for line in assertion.evidence)
+
+
+def failed_node_recording() -> Recording:
+    """proxy (required anti-affinity) p1 on n1, p2 on n2; etcd-1 (StatefulSet) on n1; datanode d1 on n2.
+    n1 fails at t=10; p1 is replaced by p3 on n3 at t=40; etcd-1 comes back under its name on n2 at t=45."""
+    rec = rec_with(dep("proxy", anti=HOST), WorkloadInfo("etcd", "StatefulSet", "milvus-etcd", 1, 0, None),
+                   dep("datanode"))
+    rec.pod_samples += [pod(0, "p1", "proxy", "n1"), pod(0, "p2", "proxy", "n2"), pod(0, "etcd-1", "etcd", "n1"),
+                        pod(0, "d1", "datanode", "n2"),
+                        pod(30, "p1", "proxy", "n1", terminating=True), pod(31, "p3", "proxy", ""),
+                        pod(35, "p1", "proxy", "n1", deleted=True), pod(36, "etcd-1", "etcd", "n1", deleted=True),
+                        PodSample(37, "p3", "proxy", "n3", "Pending", False, False, False, "v1"),
+                        pod(40, "p3", "proxy", "n3"),
+                        PodSample(41, "etcd-1", "etcd", "n2", "Pending", False, False, False, "v1"),
+                        pod(45, "etcd-1", "etcd", "n2")]
+    return rec
+
+
+def test_replacements_pair_each_lost_pod_with_a_ready_pod_on_another_node() -> None:
+    rec = failed_node_recording()
+    assert [p.pod for p in checks.pods_on_node_at(rec, "n1", 10)] == ["etcd-1", "p1"]
+    pairs = [(old.pod, new.pod if new else None, new.node if new else None)
+             for old, new in checks.replacements(rec, "n1", 10, 100)]
+    assert pairs == [("etcd-1", "etcd-1", "n2"), ("p1", "p3", "n3")]
+    assertion = checks.rescheduled_assertion(rec, "n1", 10, 100)
+    assert assertion.ok and assertion.observed == "2 of 2 pod(s) on n1 replaced on other nodes"
+    assert "proxy: p1 (on n1) -> p3 Ready on n3 30.0s after the failure" in assertion.evidence
+
+
+def test_a_pod_not_replaced_before_the_node_returned_fails_unless_it_had_nowhere_to_go() -> None:
+    rec = failed_node_recording()
+    assertion = checks.rescheduled_assertion(rec, "n1", 10, 42)  # the node came back at 42: etcd-1 not yet
+    assert not assertion.ok and "etcd: etcd-1 NOT replaced on another node before the node returned" \
+        in assertion.evidence
+    assert checks.rescheduled_assertion(rec, "n1", 10, 42, may_stay_pending={"etcd"}).ok
+    # the surviving replica p2 was Ready all along: it is not a replacement
+    rec.pod_samples = [s for s in rec.pod_samples if s.pod != "p3"]
+    assert not checks.rescheduled_assertion(rec, "n1", 10, 100).ok
+
+
+def test_rescheduled_fails_when_nothing_was_on_the_node() -> None:
+    assertion = checks.rescheduled_assertion(failed_node_recording(), "n9", 10, 100)
+    assert not assertion.ok and assertion.observed == "no release pod was on n9 when it failed"
+
+
+def test_anti_affinity_on_a_failed_node_needs_a_required_pod_there() -> None:
+    rec = failed_node_recording()
+    rec.workload_samples += [WorkloadSample(0, "proxy", 2, 2, 2, 2), WorkloadSample(30, "proxy", 2, 1, 1, 2),
+                             WorkloadSample(40, "proxy", 2, 2, 2, 2)]
+    held = checks.anti_affinity_assertion(rec, start=10, failed_node="n1")
+    assert held.ok and held.evidence[0] == "on n1 when it failed: proxy (required anti-affinity)"
+    vacuous = checks.anti_affinity_assertion(rec, start=10, failed_node="n2b")
+    assert not vacuous.ok and "no pod with required anti-affinity was on n2b" in vacuous.observed
+
+
+def test_node_not_ready_must_come_from_the_node_controller() -> None:
+    rec = Recording(node_samples=[NodeSample(0, "n1", True, False), NodeSample(48, "n1", False, False, [],
+                                                                               "NodeStatusUnknown"),
+                                  NodeSample(49, "n1", False, False, ["node.kubernetes.io/unreachable:NoExecute"],
+                                             "NodeStatusUnknown"),
+                                  NodeSample(120, "n1", True, False, [], "KubeletReady")])
+    assertion = checks.node_not_ready_assertion(rec, "n1", 10)
+    assert assertion.ok
+    assert assertion.observed == ("NotReady 38.0s after the failure; reason NodeStatusUnknown; "
+                                  "taints node.kubernetes.io/unreachable:NoExecute")
+    # NotReady reported by a kubelet itself (e.g. its runtime is down) is not the node controller's verdict
+    own = Recording(node_samples=[NodeSample(20, "n1", False, False, [], "KubeletNotReady")])
+    assert not checks.node_not_ready_assertion(own, "n1", 10).ok
+    assert not checks.node_not_ready_assertion(Recording(), "n1", 10).ok

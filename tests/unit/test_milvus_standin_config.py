@@ -10,7 +10,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "images" / "milvus-standin"))
 
 from milvus_standin import config  # noqa: E402
-from milvus_standin.health import HEALTHY, STANDBY, STOPPING, HealthServer  # noqa: E402
+from milvus_standin.health import ABNORMAL, HEALTHY, INITIALIZING, STANDBY, STOPPING, HealthServer, health_state  # noqa: E402
+from milvus_standin.roles import COMPONENTS, Role  # noqa: E402
 
 
 @pytest.mark.parametrize(("key", "formatted"), [
@@ -63,13 +64,69 @@ def test_unusable_config_falls_back_to_code_defaults_and_says_why(tmp_path, file
     assert cfg.get("etcd.endpoints") == "localhost:2379"
 
 
-@pytest.mark.parametrize(("codes", "ok", "state"), [
-    ([HEALTHY, HEALTHY], True, "OK"),
-    ([STANDBY, HEALTHY], True, "OK"),
-    ([HEALTHY, STOPPING], False, "Not all components are healthy, 1/2"),
-    ([], False, "Not all components are registered, 0/0"),
+@pytest.mark.parametrize(("expected", "codes", "ok", "state"), [
+    (1, [HEALTHY], True, "OK"),
+    (2, [STANDBY, HEALTHY], True, "OK"),
+    (2, [HEALTHY, STOPPING], False, "Not all components are healthy, 1/2"),
+    (1, [INITIALIZING], False, "Not all components are healthy, 0/1"),
+    (1, [ABNORMAL], False, "Not all components are healthy, 0/1"),
+    (1, [], False, "Not all components are registered, 0/1"),  # served from the start, before registering
+    (5, [HEALTHY, HEALTHY], False, "Not all components are registered, 2/5"),
+    (0, [], False, "Not all components are registered, 0/0"),
 ])
-def test_healthz_state_follows_milvus(codes, ok, state):
-    server = HealthServer.__new__(HealthServer)
-    server.indicators = [lambda c=c, i=i: (f"c{i}", c) for i, c in enumerate(codes)]
-    assert server.check()[:2] == (ok, state)
+def test_healthz_state_follows_milvus(expected, codes, ok, state):
+    assert health_state(expected, [(f"c{i}", c) for i, c in enumerate(codes)]) == (ok, state)
+
+
+@pytest.mark.parametrize(("role", "components"), [
+    ("proxy", ("proxy",)), ("mixcoord", ("mixcoord",)), ("querynode", ("querynode",)), ("datanode", ("datanode",)),
+    ("streamingnode", ("querynode", "streamingnode")),  # a streamingnode embeds a querynode
+    ("standalone", ("mixcoord", "querynode", "datanode", "proxy", "streamingnode")),
+])
+def test_each_component_registers_one_indicator_reporting_only_the_roles_own_state(role, components):
+    """No dependency is asked: an unreachable etcd or MinIO changes nothing until the session is lost."""
+    class Health:
+        def __init__(self):
+            self.indicators = []
+
+        def register(self, indicator):
+            self.indicators.append(indicator)
+
+    health = Health()
+    unreachable = config.load({"MILVUSCONF": "/nonexistent", "ETCD_ENDPOINTS": "127.0.0.1:1",
+                               "MINIO_ADDRESS": "127.0.0.1", "MINIO_PORT": "1"})
+    r = Role(role, unreachable)
+    r.register_health(health)  # type: ignore[arg-type]
+    assert [ind()[0] for ind in health.indicators] == list(components)
+    assert {ind()[1] for ind in health.indicators} == {INITIALIZING}
+    r.state = HEALTHY
+    assert health_state(len(COMPONENTS[role]), [ind() for ind in health.indicators]) == (True, "OK")
+    r.lost_etcd("session lease 7 expired")
+    assert r.stop_event.is_set() and r.fatal == ["session lease 7 expired"]
+    assert health_state(len(COMPONENTS[role]), [ind() for ind in health.indicators])[0] is False
+
+
+def test_healthz_is_served_before_any_component_registers():
+    import json
+    import urllib.error
+    import urllib.request
+
+    server = HealthServer(0, 1)
+    port = server.server.server_address[1]
+    server.start()
+    try:
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        assert err.value.code == 500 and err.value.read().decode() == "Not all components are registered, 0/1"
+        state = {"code": INITIALIZING}
+        server.register(lambda: ("proxy", state["code"]))
+        state["code"] = HEALTHY
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/healthz",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            assert resp.status == 200
+            assert json.loads(resp.read()) == {"state": "OK", "detail": [{"name": "proxy", "code": HEALTHY}]}
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/livez", timeout=5) as resp:
+            assert resp.status == 200
+    finally:
+        server.stop()

@@ -123,3 +123,28 @@ def test_kwokctl_is_told_the_pinned_versions() -> None:
     assert versions["kwokVersion"] == toolchain.load_group("kwok").version
     assert "v" + versions["etcdVersion"] == toolchain.load_group("etcd").version
     assert versions["metricsServerVersion"] == toolchain.load_group("metrics-server").version
+
+
+def test_local_faults_name_the_nodes_running_the_stand_in_engine() -> None:
+    """Test scaffolding a drill must not fail by itself: found by the engine's labels, never by provider name."""
+    from deploytool.clusters.local import standin_engine
+    from deploytool.clusters.local.faults import LocalFaults
+
+    seen: list[tuple[str, str]] = []
+
+    def pod(name: str, node: str, deleting: bool = False) -> Any:
+        return SimpleNamespace(metadata=SimpleNamespace(name=name, deletion_timestamp="t" if deleting else None),
+                               spec=SimpleNamespace(node_name=node))
+
+    def list_namespaced_pod(namespace: str, label_selector: str) -> Any:
+        seen.append((namespace, label_selector))
+        return SimpleNamespace(items=[pod("milvus-standin-engine-a", "real-node-2"),
+                                      pod("milvus-standin-engine-old", "real-node-1", deleting=True),
+                                      pod("milvus-standin-engine-b", "")])
+
+    kube: Any = SimpleNamespace(core=SimpleNamespace(list_namespaced_pod=list_namespaced_pod), context="c")
+    faults = LocalFaults(kube, layout=SimpleNamespace())  # type: ignore[arg-type]
+    assert faults.stand_in_nodes("milvus-prod") == {"real-node-2": ["milvus-standin-engine-a"]}
+    namespace, selector = seen[0]
+    assert namespace == "milvus-prod" and f"app.kubernetes.io/name={standin_engine.NAME}" in selector
+    assert NoFaults("current").stand_in_nodes("milvus-prod") == {}

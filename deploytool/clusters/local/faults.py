@@ -21,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 
 from deploytool.clusters.base import REAL, SIMULATED, node_kind
 from deploytool.clusters.faults import Faults
-from deploytool.clusters.local import realnodes
+from deploytool.clusters.local import realnodes, standin_engine
 from deploytool.clusters.local.layout import Layout
 from deploytool.clusters.local.milvus import USAGE_CPU_ANNOTATION
 from deploytool.clusters.local.nodes import set_node_failed
@@ -76,6 +76,16 @@ class LocalFaults(Faults):
 
     def _kind(self, node: str) -> str:
         return node_kind(self.kube.core.read_node(node).metadata.labels, SIMULATED)
+
+    def stand_in_nodes(self, namespace: str) -> dict[str, list[str]]:
+        """Where the stand-in proxies' shared engine runs (standin_engine: a Deployment beside the
+        release on real nodes, standing in for Milvus's data path; not a Milvus component)."""
+        selector = ",".join(f"{k}={v}" for k, v in standin_engine.LABELS.items())
+        found: dict[str, list[str]] = {}
+        for pod in self.kube.core.list_namespaced_pod(namespace, label_selector=selector).items:
+            if pod.spec.node_name and not pod.metadata.deletion_timestamp:
+                found.setdefault(pod.spec.node_name, []).append(pod.metadata.name)
+        return found
 
     def fail_node(self, node: str) -> str:
         if self._kind(node) == REAL:

@@ -26,7 +26,8 @@ def engine_main(data_dir: Path, port: int) -> int:
     except RuntimeError as exc:
         log.error("standin-engine failed to start", error=str(exc))
         return 1
-    health = HealthServer(listen_port(), [lambda: ("engine", HEALTHY if engine.alive() else ABNORMAL)])
+    health = HealthServer(listen_port(), 1)  # not a Milvus role: its one indicator is the engine process
+    health.register(lambda: ("engine", HEALTHY if engine.alive() else ABNORMAL))
     health.start()
     while not stop.wait(1.0):
         if engine.proc is not None and engine.proc.poll() is not None:

@@ -1,11 +1,14 @@
 """The management HTTP server on 9091 (METRICS_PORT overrides it): /healthz and /livez.
 
-As in Milvus (internal/http/server.go, internal/http/healthz/): /healthz answers 200 "OK" when every
-registered indicator is Healthy or StandBy, else 500 with "Not all components are healthy, n/m";
-with `Content-Type: application/json` on the request it answers {"state", "detail": [{name, code}]}.
-/livez answers 200 as long as the process serves HTTP (no dependency is consulted).
-The stand-in's indicators are its role and each dependency it uses (etcd, object storage, engine),
-checked when /healthz is asked: the deep check the chart's readiness probe relies on.
+As in Milvus (cmd/roles/roles.go, internal/http/server.go, internal/http/healthz/): the server
+answers from the process's start, before any component runs; each component the process runs
+registers one indicator, its own state code (GetComponentStates), and the number of components to
+expect is set up front (`healthz.SetComponentNum`). /healthz answers 200 "OK" only when every
+expected component is registered and each is Healthy or StandBy; else 500 with "Not all components
+are registered, r/n" or "Not all components are healthy, h/n"; with `Content-Type: application/json`
+on the request it answers {"state", "detail": [{name, code}]}. Nothing is probed when /healthz is
+asked: etcd, object storage and the other components are not consulted. /livez answers 200 as long
+as the process serves HTTP.
 """
 
 from __future__ import annotations
@@ -28,9 +31,22 @@ def listen_port() -> int:
     return int(raw) if raw.isdigit() else DEFAULT_PORT
 
 
+def health_state(expected: int, codes: list[tuple[str, int]]) -> tuple[bool, str]:
+    """Milvus's HealthHandler verdict for `expected` components and the registered ones' codes."""
+    registered = len(codes)
+    if expected == 0 or registered != expected:
+        return False, f"Not all components are registered, {registered}/{expected}"
+    unhealthy = sum(1 for _, code in codes if code not in (HEALTHY, STANDBY))
+    if unhealthy:
+        return False, f"Not all components are healthy, {expected - unhealthy}/{expected}"
+    return True, "OK"
+
+
 class HealthServer:
-    def __init__(self, port: int, indicators: list[Indicator]) -> None:
-        self.indicators = indicators
+    def __init__(self, port: int, expected: int) -> None:
+        self.expected = expected
+        self.indicators: list[Indicator] = []
+        self._lock = threading.Lock()
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -65,20 +81,16 @@ class HealthServer:
     def start(self) -> None:
         self.thread.start()
 
+    def register(self, indicator: Indicator) -> None:
+        with self._lock:
+            self.indicators.append(indicator)
+
     def check(self) -> tuple[bool, str, list[dict[str, object]]]:
-        detail: list[dict[str, object]] = []
-        unhealthy = 0
-        for indicator in self.indicators:
-            name, code = indicator()
-            detail.append({"name": name, "code": code})
-            if code not in (HEALTHY, STANDBY):
-                unhealthy += 1
-        total = len(detail)
-        if total == 0:
-            return False, "Not all components are registered, 0/0", detail
-        if unhealthy:
-            return False, f"Not all components are healthy, {total - unhealthy}/{total}", detail
-        return True, "OK", detail
+        with self._lock:
+            indicators = list(self.indicators)
+        codes = [indicator() for indicator in indicators]
+        ok, state = health_state(self.expected, codes)
+        return ok, state, [{"name": name, "code": code} for name, code in codes]
 
     def stop(self) -> None:
         self.server.shutdown()

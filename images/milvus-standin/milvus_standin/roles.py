@@ -7,11 +7,12 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from milvus_standin import STANDIN_BANNER, config, log, woodpecker
-from milvus_standin.engine import Engine, port_open
+from milvus_standin.engine import Engine
 from milvus_standin.etcd import Etcd, EtcdError
 from milvus_standin.health import ABNORMAL, HEALTHY, INITIALIZING, STANDBY, STOPPING, HealthServer, listen_port
 from milvus_standin.relay import Relay
@@ -25,6 +26,11 @@ STOP_KEYS = {"proxy": ("proxy",), "mixcoord": ("rootCoord", "queryCoord", "dataC
              "datanode": ("dataNode",), "streamingnode": (), "standalone": ()}
 PORT_KEY = {"proxy": "proxy.port", "mixcoord": "rootCoord.port", "querynode": "queryNode.port",
             "datanode": "dataNode.port", "streamingnode": "streamingNode.port", "standalone": "proxy.port"}
+# The components `milvus run <role>` enables, in the order Milvus starts them (cmd/milvus/util.go
+# GetMilvusRoles, cmd/roles/roles.go Run): each registers one /healthz indicator.
+COMPONENTS = {"proxy": ("proxy",), "mixcoord": ("mixcoord",), "querynode": ("querynode",),
+              "datanode": ("datanode",), "streamingnode": ("querynode", "streamingnode"),
+              "standalone": ("mixcoord", "querynode", "datanode", "proxy", "streamingnode")}
 ENGINE_ENV = "STANDIN_ENGINE_ADDRESS"  # host:port of the shared milvus-lite engine (proxy)
 ENGINE_KEY = "standin.engineAddress"
 # A stand-in knob, not Milvus's: MiB the role allocates, writes and holds from its start. The stand-in
@@ -155,34 +161,22 @@ class Role:
                          name="keepalive").start()
 
     def lost_etcd(self, reason: str) -> None:
+        """The session's lease is gone: Milvus's LivenessCheck callback stops the component and exits."""
         log.error(f"{self.name} disconnected from etcd, process will exit", reason=reason)
+        self.state = ABNORMAL
         self.fatal.append(reason)
         self.stop_event.set()
 
     # -- health -------------------------------------------------------------------------------
-    def indicators(self) -> list:  # type: ignore[type-arg]
-        checks = [lambda: (self.name, self.state)]
-        if self.etcd is not None:
-            checks.append(lambda: ("etcd", self._probe(lambda: self.etcd.ping(timeout=1.0))))  # type: ignore[union-attr]
-        if self.store is not None:
-            checks.append(lambda: ("minio", self._probe(self._bucket_answers)))
-        if self.relay is not None:
-            host, port = self.relay.target
-            checks.append(lambda: ("engine", HEALTHY if port_open(host, port, 1.0) else ABNORMAL))
-        return checks
+    def register_health(self, health: HealthServer) -> None:
+        """One indicator per component this process runs, each its own state code (as Milvus's
+        components answer GetComponentStates): no dependency is probed when /healthz is asked."""
+        self.health = health
+        for component in COMPONENTS[self.name]:
+            health.register(self._indicator(component))
 
-    def _bucket_answers(self) -> None:
-        assert self.store is not None
-        if not self.store.bucket_exists(self.bucket, timeout=1.0):
-            raise S3Error(404, f"bucket {self.bucket} is gone")
-
-    @staticmethod
-    def _probe(fn) -> int:  # type: ignore[no-untyped-def]
-        try:
-            fn()
-            return HEALTHY
-        except (EtcdError, S3Error, OSError):
-            return ABNORMAL
+    def _indicator(self, component: str) -> Callable[[], tuple[str, int]]:
+        return lambda: (component, self.state)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def serve_port(self, port: int) -> None:
@@ -232,8 +226,6 @@ class Role:
             self.serve_port(port)
         if self.etcd is not None:
             self.register(port)
-        self.health = HealthServer(listen_port(), self.indicators())
-        self.health.start()
         if self.relay is not None:
             self.relay.start()
         if self.session is not None and self.session.active_standby:
@@ -287,6 +279,15 @@ def run(role_name: str) -> int:
     else:
         log.info("configuration loaded", files=",".join(str(p) for p in cfg.files_used))
     role = Role(role_name, cfg)
+    # Milvus serves 9091 before any component runs (cmd/roles/roles.go: http.ServeHTTP() before
+    # runComponent); until the components register, /healthz says "Not all components are registered".
+    try:
+        health = HealthServer(listen_port(), len(COMPONENTS[role_name]))
+    except OSError as exc:
+        log.error(f"{role_name} failed to start: cannot serve :{listen_port()}", error=str(exc))
+        return 1
+    health.start()
+    role.register_health(health)
 
     def on_signal(signum: int, frame: object) -> None:
         log.info("received signal, stopping", signal=signum)
