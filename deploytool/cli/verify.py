@@ -25,7 +25,7 @@ from deploytool.render.values import Layers, env_file
 # Kept here (not imported from the registry) so `--help` does not load the kubernetes client;
 # tests/unit/test_cli.py checks it names every registered check.
 CHECK_NAMES = ("release, workloads, statefulset-identity, anti-affinity, zone-spread, hpa, pdb, service, "
-               "config-and-secret, resources, network-policies, security-context, milvus")
+               "config-and-secret, resources, oom-killed, network-policies, security-context, milvus")
 MARKS = {PASS: output.OK, FAIL: output.FAIL, WARN: output.WARN, SKIP: "-"}
 
 
@@ -51,8 +51,9 @@ def verify(
     verbose: Verbose = False,
 ) -> None:
     """Check the live cluster against ENV: the helm release, workloads, StatefulSet identity, anti-affinity, zone
-    spread, HPA, PDB, Service endpoints, ConfigMap vs Secret, resources, NetworkPolicies (objects and
-    selectors; enforcement is the CNI's job), securityContexts, Milvus smoke.
+    spread, HPA, PDB, Service endpoints, ConfigMap vs Secret, resources, OOM kills at memory limits, NetworkPolicies
+    (objects and selectors; enforcement is the CNI's job), securityContexts, Milvus smoke and the /healthz of
+    every Milvus pod on a real node.
     Exit 1 when any check fails (warnings don't fail; a check with nothing to check says so and is skipped).
 
     Examples:
@@ -70,7 +71,7 @@ def verify(
     conn = cluster_select.connect(choice)
     kube = conn.kube
     layers = cluster_select.with_overlay(choice, Layers(env, list(values or []), list(set_ or [])), 0)
-    results = run_verify(kube, conn.helm, layers, simulated_pods=bool(conn.simulated_nodes()), deep=deep,
+    results = run_verify(kube, conn.helm, layers, default_node_kind=conn.info.default_node_kind, deep=deep,
                          only=list(check or []) or None,
                          on_result=None if fmt == Format.json else lambda r: print_result(r, verbose))
     failed = [r.name for r in results if r.status == FAIL]

@@ -16,6 +16,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from deploytool.clusters.base import REAL
 from deploytool.core.labels import COMPONENT, INSTANCE
 
 
@@ -34,6 +35,9 @@ class ContainerStatus:
     name: str
     restart_count: int = 0
     waiting_reason: str = ""
+    terminated_reason: str = ""  # state.terminated.reason (OOMKilled, Error, Completed, ...)
+    last_terminated_reason: str = ""  # lastState.terminated.reason: why the previous run ended
+    last_exit_code: int | None = None
 
 
 @dataclass
@@ -152,6 +156,7 @@ class Node:
     ready: bool = True
     unschedulable: bool = False
     taints: list[Taint] = field(default_factory=list)
+    kind: str = REAL  # REAL: a kubelet runs its pods' containers; SIMULATED: kwok only reports them
 
 
 @dataclass
@@ -179,6 +184,7 @@ class Healthz:
     pod: str
     ok: bool
     body: str = ""
+    via: str = ""  # how it was read: the API server's pod proxy, or a port-forward when that failed
 
 
 @dataclass
@@ -209,7 +215,6 @@ class HelmRevision:
 class Snapshot:
     namespace: str
     release: str = "milvus"
-    simulated_pods: bool = False  # kwok nodes: no containers run, so no /healthz and no restarts
     pods: list[Pod] = field(default_factory=list)
     deployments: dict[str, Workload] = field(default_factory=dict)
     statefulsets: dict[str, Workload] = field(default_factory=dict)
@@ -227,6 +232,11 @@ class Snapshot:
 
     def workload(self, kind: str, name: str) -> Workload | None:
         return (self.deployments if kind == "Deployment" else self.statefulsets).get(name)
+
+    def node_kind(self, node: str) -> str:
+        """REAL or SIMULATED for a node of the snapshot; "" for a pod bound to no node or an unknown one."""
+        found = self.nodes.get(node) if node else None
+        return found.kind if found else ""
 
     def pods_of(self, component: str) -> list[Pod]:
         """The release's pods of one component that are not being deleted, by name."""

@@ -11,6 +11,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from deploytool.clusters.base import REAL, node_kind
 from deploytool.core.conditions import is_ready
 from deploytool.core.helm import Helm
 from deploytool.core.hpa import current_utilization, target_utilization
@@ -40,10 +41,19 @@ def container_from(kube: Kube, c: Any) -> model.Container:
         _plain(kube, c.security_context))
 
 
+def container_status_from(cs: Any) -> model.ContainerStatus:
+    state, last = cs.state, cs.last_state
+    waiting = state.waiting if state else None
+    terminated = state.terminated if state else None
+    last_terminated = last.terminated if last else None
+    return model.ContainerStatus(
+        cs.name, cs.restart_count or 0, (waiting.reason or "") if waiting else "",
+        (terminated.reason or "") if terminated else "", (last_terminated.reason or "") if last_terminated else "",
+        last_terminated.exit_code if last_terminated else None)
+
+
 def pod_from(kube: Kube, p: Any) -> model.Pod:
-    statuses = [model.ContainerStatus(cs.name, cs.restart_count or 0,
-                                      cs.state.waiting.reason or "" if cs.state and cs.state.waiting else "")
-                for cs in p.status.container_statuses or []]
+    statuses = [container_status_from(cs) for cs in p.status.container_statuses or []]
     return model.Pod(
         name=p.metadata.name, namespace=p.metadata.namespace or "", labels=dict(p.metadata.labels or {}),
         annotations=dict(p.metadata.annotations or {}), node_name=p.spec.node_name or "",
@@ -79,10 +89,13 @@ def pdb_from(kube: Kube, p: Any) -> model.Pdb:
                      (st.current_healthy if st else 0) or 0, (st.desired_healthy if st else 0) or 0)
 
 
-def node_from(n: Any) -> model.Node:
-    return model.Node(n.metadata.name, dict(n.metadata.labels or {}), dict(n.status.allocatable or {}), is_ready(n),
+def node_from(n: Any, default_kind: str = REAL) -> model.Node:
+    """A node; its kind from its deploytool.io/node-kind label, else the provider's default."""
+    labels = dict(n.metadata.labels or {})
+    return model.Node(n.metadata.name, labels, dict(n.status.allocatable or {}), is_ready(n),
                       bool(n.spec.unschedulable),
-                      [model.Taint(t.key, t.effect, t.value or "") for t in n.spec.taints or []])
+                      [model.Taint(t.key, t.effect, t.value or "") for t in n.spec.taints or []],
+                      node_kind(labels, default_kind))
 
 
 def secret_value_hits(configmaps: dict[str, dict[str, str]],
@@ -106,8 +119,9 @@ def _decoded(data: dict[str, str] | None) -> list[str]:
 class LiveCluster:
     """Loads snapshot parts from one namespace of a live cluster, each at most once."""
 
-    def __init__(self, kube: Kube, namespace: str, helm: Helm | None = None) -> None:
+    def __init__(self, kube: Kube, namespace: str, helm: Helm | None = None, default_node_kind: str = REAL) -> None:
         self.kube, self.ns, self.helm = kube, namespace, helm
+        self.default_node_kind = default_node_kind  # the provider's kind for nodes without the label
         self.loaded: set[str] = set()
 
     @property
@@ -179,7 +193,7 @@ class LiveCluster:
                      for p in self.kube.core.list_namespaced_persistent_volume_claim(self.ns).items}
 
     def _nodes(self, snap: model.Snapshot) -> None:
-        snap.nodes = {n.metadata.name: node_from(n) for n in self.kube.core.list_node().items}
+        snap.nodes = {n.metadata.name: node_from(n, self.default_node_kind) for n in self.kube.core.list_node().items}
 
     def _network_policies(self, snap: model.Snapshot) -> None:
         from kubernetes import client
@@ -206,29 +220,59 @@ def read_snapshot(kube: Kube, namespace: str, parts: tuple[str, ...]) -> model.S
 
 
 def probe_milvus(kube: Kube, expected: Rendered, snap: model.Snapshot) -> model.MilvusProbe:
-    """The pymilvus smoke through the endpoint component, then (with real pods) the /healthz of a
-    ready pod of every Milvus component (from the snapshot's pods) through a port-forward.
-    Failures are recorded, not raised."""
+    """The pymilvus smoke through the endpoint component, then the /healthz of every Milvus pod
+    bound to a real node (the snapshot's pods and nodes): through the API server's pod proxy, or a
+    port-forward when the API server cannot reach the pod. Pods on simulated nodes are not asked
+    (an agent, not Milvus, would answer). Failures are recorded, not raised."""
     target = expected.target
     try:
         smoke = run_smoke(kube, target.namespace, target.release, endpoint_component(expected.values))
     except Exception as exc:  # noqa: BLE001 - the failure is the evidence
         return model.MilvusProbe(error=f"{type(exc).__name__}: {str(exc)[:300]}")
     probe = model.MilvusProbe("", smoke.pod, smoke.server_version, smoke.inserted, round(smoke.seconds, 1))
-    if snap.simulated_pods:
-        return probe
     for component in milvus_components(expected):
-        ready = [p.name for p in snap.pods_of(component) if p.serving]
-        probe.healthz.append(_healthz(kube, target.namespace, component, ready[0]) if ready else
-                             model.Healthz(component, "", False, f"no ready {component} pod in {target.namespace}"))
+        for pod in healthz_targets(snap, component):
+            probe.healthz.append(_healthz(kube, target.namespace, component, pod))
     return probe
 
 
-def _healthz(kube: Kube, namespace: str, component: str, pod: str) -> model.Healthz:
-    with PodPortForward(kube.core, namespace, pod, METRICS_PORT) as port:
-        try:
+def healthz_targets(snap: model.Snapshot, component: str) -> list[model.Pod]:
+    """The component's pods whose /healthz a reader asks: running on a real node. The check judges
+    the others (simulated: skipped; not running or on no known node: failed) from the snapshot."""
+    return [p for p in snap.pods_of(component)
+            if snap.node_kind(p.node_name) == REAL and p.phase == "Running" and p.pod_ip]
+
+
+def _healthz(kube: Kube, namespace: str, component: str, pod: model.Pod) -> model.Healthz:
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        body = kube.core.connect_get_namespaced_pod_proxy_with_path(
+            f"{pod.name}:{METRICS_PORT}", namespace, "healthz", _request_timeout=10)
+        return model.Healthz(component, pod.name, True, str(body).strip()[:200], "api-server pod proxy")
+    except ApiException as exc:
+        if not _unreachable(exc):  # the pod answered, with an error status: that is its health
+            return model.Healthz(component, pod.name, False, f"HTTP {exc.status}: {_text(exc.body)}",
+                                 "api-server pod proxy")
+        proxy_error = f"HTTP {exc.status}: {_text(exc.body)}"
+    except Exception as exc:  # noqa: BLE001 - try the port-forward
+        proxy_error = f"{type(exc).__name__}: {str(exc)[:120]}"
+    via = f"port-forward (the API server's pod proxy failed: {proxy_error[:120]})"
+    try:
+        with PodPortForward(kube.core, namespace, pod.name, METRICS_PORT) as port:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as resp:
-                body = resp.read(200).decode(errors="replace").strip()
-                return model.Healthz(component, pod, resp.status == 200, body)
-        except OSError as exc:
-            return model.Healthz(component, pod, False, str(exc)[:200])
+                return model.Healthz(component, pod.name, resp.status == 200, _text(resp.read(200)), via)
+    except Exception as exc:  # noqa: BLE001 - the failure is the evidence
+        return model.Healthz(component, pod.name, False, f"{type(exc).__name__}: {str(exc)[:200]}", via)
+
+
+def _unreachable(exc: Any) -> bool:
+    """The API server could not reach the pod (its own error Status) or may not proxy (RBAC), as
+    opposed to an answer from the pod."""
+    return (exc.status in (502, 503) and "error trying to reach" in _text(exc.body)) or exc.status == 403
+
+
+def _text(body: Any) -> str:
+    if isinstance(body, bytes):
+        body = body.decode(errors="replace")
+    return str(body or "").strip()[:200]

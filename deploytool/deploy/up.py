@@ -252,7 +252,7 @@ def _verify(ctx: UpContext) -> str:
 
     skip = ["milvus"] if ctx.outcome.smoke else []  # the smoke step just proved Milvus answers
     results = verify(ctx.cluster.kube, ctx.cluster.helm, ctx.plan.request.layers,
-                     simulated_pods=bool(ctx.cluster.simulated_nodes()), skip=skip)
+                     default_node_kind=ctx.cluster.info.default_node_kind, skip=skip)
     ctx.outcome.verify = results
     failed = [r for r in results if r.status == FAIL]
     if failed:

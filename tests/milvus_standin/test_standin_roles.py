@@ -77,6 +77,29 @@ def test_role_with_the_right_key_registers_and_is_healthy(standins, etcd, minio)
     assert "id" in sessions  # the server-id counter
 
 
+# -- memory (the STANDIN_MEMORY_MB knob) ---------------------------------------------------------
+
+def _rss_mib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return int(line.split()[1]) // 1024
+
+
+def test_memory_knob_makes_the_role_hold_that_much_resident_memory(standins, etcd, minio):
+    plain = standins("querynode", cluster_config(etcd, minio), env=minio_env())
+    holding = standins("querynode", cluster_config(etcd, minio), env={**minio_env(), "STANDIN_MEMORY_MB": "96"})
+    plain.wait_healthy()
+    holding.wait_healthy()
+    assert _rss_mib(holding.proc.pid) - _rss_mib(plain.proc.pid) >= 90
+    assert "holding 96 MiB" in holding.logs() and "STANDIN_MEMORY_MB" not in plain.logs()
+
+
+def test_memory_knob_that_is_not_a_number_fails_the_start(standins, etcd, minio):
+    role = standins("querynode", cluster_config(etcd, minio), env={**minio_env(), "STANDIN_MEMORY_MB": "lots"})
+    assert role.wait_exit(30) == 1
+    assert "$STANDIN_MEMORY_MB='lots' is not a whole number of MiB" in role.logs()
+
+
 # -- mixcoord's exclusive session -----------------------------------------------------------------
 
 def test_second_mixcoord_without_active_standby_fails(standins, etcd, minio):

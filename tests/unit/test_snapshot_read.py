@@ -11,9 +11,19 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
-from deploytool.deploy.snapshot import Snapshot
-from deploytool.deploy.snapshot_read import LiveCluster, pod_from, secret_value_hits
+from deploytool.clusters.base import NODE_KIND_LABEL, REAL, SIMULATED
+from deploytool.deploy import snapshot_read
+from deploytool.deploy.snapshot import Node, Pod, Snapshot
+from deploytool.deploy.snapshot_read import (
+    LiveCluster,
+    _healthz,
+    healthz_targets,
+    node_from,
+    pod_from,
+    secret_value_hits,
+)
 
 
 class _Api(client.ApiClient):
@@ -110,3 +120,89 @@ def test_a_failed_read_is_retried_not_taken_as_empty() -> None:
         loader.load(snap, ("pods",))
     loader.load(snap, ("pods",))
     assert [p.name for p in snap.pods] == ["p"]
+
+
+def test_last_termination_and_node_kind_are_read() -> None:
+    statuses = [client.V1ContainerStatus(
+        name="querynode", restart_count=2, ready=False, image="i", image_id="i",
+        state=client.V1ContainerState(waiting=client.V1ContainerStateWaiting(reason="CrashLoopBackOff")),
+        last_state=client.V1ContainerState(terminated=client.V1ContainerStateTerminated(
+            exit_code=137, reason="OOMKilled")))]
+    pod = pod_from(fake_kube(), client.V1Pod(metadata=client.V1ObjectMeta(name="q"), spec=client.V1PodSpec(
+        containers=[client.V1Container(name="querynode")]), status=client.V1PodStatus(
+        phase="Running", container_statuses=statuses)))
+    status = pod.container_statuses[0]
+    assert (status.last_terminated_reason, status.last_exit_code, status.terminated_reason) == ("OOMKilled", 137, "")
+
+    def node(name: str, labels: dict[str, str] | None) -> client.V1Node:
+        return client.V1Node(metadata=client.V1ObjectMeta(name=name, labels=labels), spec=client.V1NodeSpec(),
+                             status=client.V1NodeStatus(allocatable={}))
+
+    assert node_from(node("r", {NODE_KIND_LABEL: REAL}), SIMULATED).kind == REAL
+    assert node_from(node("k", {NODE_KIND_LABEL: SIMULATED}), REAL).kind == SIMULATED
+    assert node_from(node("plain", None), SIMULATED).kind == SIMULATED  # no label: the provider's default
+    assert node_from(node("plain", None)).kind == REAL
+
+
+def _probe_snapshot() -> Snapshot:
+    labels = {"app.kubernetes.io/component": "querynode", "app.kubernetes.io/instance": "milvus"}
+    snap = Snapshot("milvus-staging", nodes={"real-1": Node("real-1", kind=REAL),
+                                             "kwok-1": Node("kwok-1", kind=SIMULATED)})
+    snap.pods = [Pod("q-real", labels=labels, node_name="real-1", pod_ip="10.244.1.2"),
+                 Pod("q-kwok", labels=labels, node_name="kwok-1", pod_ip="10.0.0.9"),
+                 Pod("q-pending", labels=labels, phase="Pending")]
+    return snap
+
+
+def test_healthz_is_asked_of_every_running_pod_on_a_real_node_only() -> None:
+    assert [p.name for p in healthz_targets(_probe_snapshot(), "querynode")] == ["q-real"]
+
+
+def _proxy_kube(answer: Any) -> Any:
+    calls: list[tuple[str, str, str]] = []
+
+    def proxy(name: str, namespace: str, path: str, **_kwargs: Any) -> Any:
+        calls.append((name, namespace, path))
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+    kube = SimpleNamespace(core=SimpleNamespace(connect_get_namespaced_pod_proxy_with_path=proxy))
+    return kube, calls
+
+
+def test_healthz_goes_through_the_api_servers_pod_proxy() -> None:
+    kube, calls = _proxy_kube("OK\n")
+    answer = _healthz(kube, "milvus-staging", "querynode", Pod("q-real", pod_ip="10.244.1.2"))
+    assert calls == [("q-real:9091", "milvus-staging", "healthz")]
+    assert (answer.ok, answer.body, answer.via) == (True, "OK", "api-server pod proxy")
+
+
+def test_an_error_status_from_the_pod_is_its_answer_not_a_reason_to_port_forward() -> None:
+    exc = ApiException(status=500, reason="Internal Server Error")
+    exc.body = "Not all components are healthy, 2/3"
+    kube, _ = _proxy_kube(exc)
+    answer = _healthz(kube, "ns", "querynode", Pod("q", pod_ip="10.244.1.2"))
+    assert (answer.ok, answer.body) == (False, "HTTP 500: Not all components are healthy, 2/3")
+
+
+def test_an_unreachable_pod_falls_back_to_a_port_forward(monkeypatch: pytest.MonkeyPatch) -> None:
+    exc = ApiException(status=503, reason="Service Unavailable")
+    exc.body = '{"kind":"Status","message":"error trying to reach service: dial tcp 10.244.1.2:9091: no route"}'
+    kube, _ = _proxy_kube(exc)
+    forwarded: list[tuple[str, str, int]] = []
+
+    class Forward:
+        def __init__(self, _core: Any, namespace: str, pod: str, port: int) -> None:
+            forwarded.append((namespace, pod, port))
+
+        def __enter__(self) -> int:
+            raise OSError("kubelet refused the port-forward")
+
+        def __exit__(self, *_exc: Any) -> None:
+            return None
+
+    monkeypatch.setattr(snapshot_read, "PodPortForward", Forward)
+    answer = _healthz(kube, "ns", "querynode", Pod("q", pod_ip="10.244.1.2"))
+    assert forwarded == [("ns", "q", 9091)]
+    assert not answer.ok and "kubelet refused the port-forward" in answer.body
+    assert answer.via.startswith("port-forward (the API server's pod proxy failed: HTTP 503")

@@ -119,7 +119,7 @@ def _policies(rendered: Rendered, snap: Snapshot) -> None:
 
 def healthy_snapshot(rendered: Rendered) -> Snapshot:
     target = rendered.target
-    snap = Snapshot(target.namespace, target.release, simulated_pods=False, nodes={n.name: n for n in NODES})
+    snap = Snapshot(target.namespace, target.release, nodes={n.name: n for n in NODES})
     _workloads(rendered, snap)
     _services(rendered, snap)
     _policies(rendered, snap)
@@ -132,7 +132,8 @@ def healthy_snapshot(rendered: Rendered) -> Snapshot:
     snap.release_history = [HelmRevision(1, "deployed", rendered_chart(rendered), "v2.6.4")]
     endpoint = next(p.name for p in snap.pods if p.labels.get("app.kubernetes.io/component") in ("proxy", "standalone"))
     snap.milvus = MilvusProbe("", endpoint, "v2.6.4", 1000, 2.0, [
-        Healthz(c, next(p.name for p in snap.pods_of(c)), True, "OK") for c in milvus_components(rendered)])
+        Healthz(c, p.name, True, "OK", "api-server pod proxy")
+        for c in milvus_components(rendered) for p in snap.pods_of(c)])
     return snap
 
 

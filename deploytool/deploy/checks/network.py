@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from deploytool.clusters.base import SIMULATED
 from deploytool.core.labels import COMPONENT, INSTANCE
 from deploytool.deploy.checks.expected import component, workloads
 from deploytool.deploy.snapshot import Pod, Snapshot, selects
@@ -104,9 +105,11 @@ def _policy(obj: dict[str, Any], snap: Snapshot, pods: list[Pod],
 
 
 def enforcement_note(snap: Snapshot) -> str:
-    if snap.simulated_pods:
-        return ("enforcement is the CNI's job, and here nothing enforces: pods are simulated (kwok) and the local "
-                "cluster runs no network plugin; this check verifies the objects and their selectors only")
+    simulated = sorted(p.name for p in snap.pods if p.labels.get(INSTANCE) == snap.release and not p.terminating
+                       and snap.node_kind(p.node_name) == SIMULATED)
+    if simulated:
+        return (f"enforcement is the CNI's job, and for {len(simulated)} pod(s) nothing enforces: they are simulated "
+                "(kwok) and run no network plugin; this check verifies the objects and their selectors only")
     return ("enforcement is the CNI's job: these objects block traffic only if the cluster's network plugin "
             "implements NetworkPolicy; this check verifies the objects and their selectors, it sends no traffic")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from deploytool.deploy.checks.deep import deep_identity
 from deploytool.deploy.checks.endpoints import check_config_and_secret, check_service
+from deploytool.deploy.checks.limits import check_oom_killed
 from deploytool.deploy.checks.milvus import check_milvus
 from deploytool.deploy.checks.network import check_network_policies
 from deploytool.deploy.checks.placement import check_anti_affinity, check_resources, check_zone_spread
@@ -24,9 +25,10 @@ CHECKS: list[Check] = [
     Check("service", check_service, ("services", "endpoint_slices", "pods")),
     Check("config-and-secret", check_config_and_secret, ("configmaps", "secrets", "pods")),
     Check("resources", check_resources, ("pods", "nodes")),
-    Check("network-policies", check_network_policies, ("network_policies", "pods")),
+    Check("oom-killed", check_oom_killed, ("pods", "nodes")),
+    Check("network-policies", check_network_policies, ("network_policies", "pods", "nodes")),
     Check("security-context", check_security_context, ("pods",)),
-    Check("milvus", check_milvus, ("pods", "milvus")),  # /healthz goes to a ready pod of each component
+    Check("milvus", check_milvus, ("pods", "nodes", "milvus")),  # /healthz of every Milvus pod on a real node
 ]
 
 

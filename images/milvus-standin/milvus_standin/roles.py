@@ -33,6 +33,10 @@ COMPONENTS = {"proxy": ("proxy",), "mixcoord": ("mixcoord",), "querynode": ("que
               "standalone": ("mixcoord", "querynode", "datanode", "proxy", "streamingnode")}
 ENGINE_ENV = "STANDIN_ENGINE_ADDRESS"  # host:port of the shared milvus-lite engine (proxy)
 ENGINE_KEY = "standin.engineAddress"
+# A stand-in knob, not Milvus's: MiB the role allocates, writes and holds from its start. The stand-in
+# keeps no segments, so its memory is small and flat; this stands in for the memory a real querynode
+# holds for loaded segments, so a memory limit below it is exceeded for real (the kernel OOM-kills).
+MEMORY_ENV = "STANDIN_MEMORY_MB"
 
 
 class StartupFailed(Exception):
@@ -75,6 +79,7 @@ class Role:
     relay: Relay | None = None
     listener: socket.socket | None = None
     health: HealthServer | None = None
+    memory: bytes = b""
 
     # -- dependencies -------------------------------------------------------------------------
     @property
@@ -181,8 +186,23 @@ class Role:
         self.listener.bind(("0.0.0.0", port))
         self.listener.listen(16)
 
+    def hold_memory(self) -> None:
+        """$STANDIN_MEMORY_MB MiB, every page written (so resident, charged to the container's cgroup)."""
+        raw = os.environ.get(MEMORY_ENV, "").strip()
+        if not raw:
+            return
+        try:
+            mib = int(raw)
+        except ValueError as exc:
+            raise StartupFailed(f"${MEMORY_ENV}={raw!r} is not a whole number of MiB") from exc
+        log.info(f"allocating {mib} MiB and holding it (${MEMORY_ENV}, a stand-in knob standing for the memory "
+                 "Milvus holds for loaded data)", role=self.name)
+        self.memory = b"\x5a" * (mib << 20)  # a filled buffer: every page is touched, none is lazily zero
+        log.info(f"holding {len(self.memory) >> 20} MiB", role=self.name)
+
     def start(self) -> None:
         port = self.cfg.get_int(PORT_KEY[self.name])
+        self.hold_memory()
         if not self.embedded_etcd:
             self.connect_etcd()
         if self.remote_storage:
