@@ -130,3 +130,37 @@ def test_healthz_is_served_before_any_component_registers():
             assert resp.status == 200
     finally:
         server.stop()
+
+
+# -- start-up retries follow Milvus's retry.Do ---------------------------------------------------
+
+def test_bucket_check_retries_on_milvus_schedule_then_names_an_unready_store(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from milvus_standin import roles
+    from milvus_standin.s3 import S3Error
+
+    sleeps: list[float] = []
+    monkeypatch.setattr(roles.time, "sleep", sleeps.append)
+
+    def not_initialized() -> None:
+        raise S3Error(503, "XMinioServerNotInitialized: Server not initialized yet")
+
+    with pytest.raises(roles.StartupFailed) as failed:
+        roles._retry("check object storage bucket", 20, not_initialized)
+    assert sleeps == [0.2, 0.4, 0.8, 1.6] + [3.0] * 15  # 20 attempts, ~48 s, as Milvus's bucket check
+    assert isinstance(failed.value.__cause__, S3Error) and failed.value.__cause__.status == 503
+
+
+def test_bucket_check_stops_retrying_once_the_store_answers(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from milvus_standin import roles
+    from milvus_standin.s3 import S3Error
+
+    monkeypatch.setattr(roles.time, "sleep", lambda s: None)
+    answers = iter([S3Error(503, "not initialized"), S3Error(503, "not initialized"), None])
+
+    def check() -> str:
+        error = next(answers)
+        if error:
+            raise error
+        return "ok"
+
+    assert roles._retry("check", 20, check) == "ok"

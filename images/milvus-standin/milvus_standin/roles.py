@@ -43,8 +43,10 @@ class StartupFailed(Exception):
     pass
 
 
-def _retry(what: str, attempts: int, fn, max_sleep: float = 0.5):  # type: ignore[no-untyped-def]
-    sleep, last = 0.1, None
+def _retry(what: str, attempts: int, fn, first_sleep: float = 0.2, max_sleep: float = 3.0):  # type: ignore[no-untyped-def]
+    """Milvus's retry.Do (pkg/util/retry): the first sleep 200 ms, doubled after each failure, at most
+    3 s. With the bucket check's 20 attempts that is about 48 s before the role gives up."""
+    sleep, last = first_sleep, None
     for attempt in range(1, attempts + 1):
         try:
             return fn()
@@ -54,7 +56,7 @@ def _retry(what: str, attempts: int, fn, max_sleep: float = 0.5):  # type: ignor
             if attempt < attempts:
                 time.sleep(sleep)
                 sleep = min(sleep * 2, max_sleep)
-    raise StartupFailed(f"{what} failed after {attempts} attempts: {last}")
+    raise StartupFailed(f"{what} failed after {attempts} attempts: {last}") from last
 
 
 def local_ip() -> str:
@@ -124,7 +126,10 @@ class Role:
         try:
             _retry(f"check object storage bucket {where}", 20, check_bucket)
         except StartupFailed as exc:
-            raise StartupFailed(f"object storage {where} refused access key {access!r}: {exc}") from exc
+            cause = exc.__cause__
+            if isinstance(cause, S3Error) and cause.status == 403:
+                raise StartupFailed(f"object storage {where} refused access key {access!r}: {exc}") from exc
+            raise StartupFailed(f"object storage {where} not usable: {exc}") from exc
         log.info("object storage ready", bucket=where, rootPath=self.cfg.get("minio.rootPath"))
 
     def check_conditional_writes(self) -> None:
