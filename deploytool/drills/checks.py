@@ -145,10 +145,7 @@ def shared_domains(rec: Recording, start: float | None = None, end: float | None
 
 def final_pods(rec: Recording) -> dict[str, PodSample]:
     """Pod name -> its last sample, for pods that still existed (not deleted) at the end."""
-    last: dict[str, PodSample] = {}
-    for sample in sorted(rec.pod_samples, key=lambda p: p.t):
-        last[sample.pod] = sample
-    return {name: s for name, s in last.items() if not s.deleted}
+    return {p.pod: p for p in pods_at(rec, math.inf)}
 
 
 def endpoints_min(rec: Recording, service: str, start: float, end: float) -> tuple[int | None, float | None]:

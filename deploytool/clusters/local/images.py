@@ -380,9 +380,6 @@ def missing_images(wanted: Iterable[BuiltImage], present: Mapping[str, str]) -> 
     return [image for image in wanted if present.get(image.ref) != image.manifest_digest]
 
 
-def imported_refs(socket: Path) -> list[str]:
-    """The image references a node's containerd holds (namespace k8s.io)."""
-    return [line.strip() for line in _ctr(socket, "images", "list", "--quiet").splitlines() if line.strip()]
 
 
 # -- small Go programs of this project (images/<name>/) ------------------------------------------
